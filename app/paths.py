@@ -1,0 +1,83 @@
+"""Every path Pagemind uses, from one place.
+
+Directories follow the platform's conventions (platformdirs). Setting ``PAGEMIND_HOME`` puts all
+of them below that one folder, which is what the tests and portable installs do.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "pagemind"
+HOME_ENV = "PAGEMIND_HOME"
+
+
+def _home_override() -> Path | None:
+    value = os.environ.get(HOME_ENV, "").strip()
+    return Path(value).expanduser().resolve() if value else None
+
+
+def _dir(kind: str) -> Path:
+    override = _home_override()
+    if override is not None:
+        path = override / kind
+    else:
+        path = Path(
+            {
+                "config": platformdirs.user_config_dir,
+                "data": platformdirs.user_data_dir,
+                "models": lambda app: os.path.join(platformdirs.user_data_dir(app), "models"),
+                "logs": platformdirs.user_log_dir,
+                "cache": platformdirs.user_cache_dir,
+            }[kind](APP_NAME)
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def config_dir() -> Path:
+    return _dir("config")
+
+
+def data_dir() -> Path:
+    return _dir("data")
+
+
+def models_dir() -> Path:
+    return _dir("models")
+
+
+def logs_dir() -> Path:
+    return _dir("logs")
+
+
+def cache_dir() -> Path:
+    return _dir("cache")
+
+
+def settings_file() -> Path:
+    return config_dir() / "settings.toml"
+
+
+def log_file() -> Path:
+    return logs_dir() / "pagemind.log"
+
+
+def prefix_cache_dir() -> Path:
+    """Saved KV states of prompt prefixes, keyed by model hash and prefix hash."""
+    path = cache_dir() / "prefix-states"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def all_paths() -> dict[str, Path]:
+    return {
+        "config": config_dir(),
+        "data": data_dir(),
+        "models": models_dir(),
+        "logs": logs_dir(),
+        "cache": cache_dir(),
+    }

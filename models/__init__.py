@@ -1,0 +1,1 @@
+"""The model layer: llama.cpp in a runner process, grammars, catalog, conversion, test models."""
