@@ -45,6 +45,8 @@ class ModelInfo:
     """The Jinja chat template from the GGUF (ChatML when the file has none)."""
     file_hash: str
     """sha256 of the model file."""
+    bos_token: str = ""
+    eos_token: str = ""
 
 
 @dataclass

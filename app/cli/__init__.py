@@ -1,0 +1,1 @@
+"""Command-line subcommands; ``main.py`` wires them to argparse."""

@@ -1,0 +1,51 @@
+"""Pagemind's entry point: ``python main.py [subcommand]``."""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+
+from app import __version__, logs
+from app.settings import SettingsError
+from models.errors import ModelError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from app.cli import doctor, models_cmd
+
+    parser = argparse.ArgumentParser(
+        prog="pagemind", description="A private desktop assistant on a local model."
+    )
+    parser.add_argument("--version", action="version", version=f"pagemind {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more on stderr")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("doctor", help="check dependencies, llama.cpp, paths and models").set_defaults(
+        func=doctor.run
+    )
+    models_cmd.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    multiprocessing.freeze_support()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logs.setup(verbose=args.verbose)
+    if args.command is None:
+        parser.print_help()
+        print("\npagemind: the desktop window is not available in this version; use a subcommand.",
+              file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except (ModelError, SettingsError) as exc:
+        print(f"pagemind: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\npagemind: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""The model runner: a child process that owns llama.cpp, and the client that talks to it.
+
+llama.cpp can abort the whole process (a grammar stack error, a malformed file), so the app never
+imports it: ``RunnerClient`` starts ``serve`` in a spawned child and exchanges small messages with
+it over a pipe. When the child dies, the request in flight fails with ``RunnerCrashed`` (one
+clear line, naming the signal) and a fresh runner is started with the same model.
+
+Protocol: the client sends ``(op, request_id, kwargs)``; the runner answers with any number of
+``("token", id, text)`` and then ``("ok", id, value)`` or ``("err", id, kind, message)``. A
+``("cancel", id, {})`` message may arrive at any time and stops that request's generation.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+from multiprocessing.connection import Connection
+from typing import Any, Callable
+
+from models import errors
+
+log = logging.getLogger(__name__)
+
+_ERRORS = {
+    cls.__name__: cls
+    for cls in (
+        errors.ModelError,
+        errors.ModelLoadError,
+        errors.ModelNotLoaded,
+        errors.GenerationCancelled,
+    )
+}
+
+
+# -- the child side ----------------------------------------------------------------------------
+class _Server:
+    def __init__(self, conn: Connection, debug: bool) -> None:
+        self.conn = conn
+        self.debug = debug
+        self.model: Any = None
+        self.inbox: queue.Queue[tuple[str, int, dict[str, Any]] | None] = queue.Queue()
+        self.current = -1
+        self.cancel_flag = threading.Event()
+        self.send_lock = threading.Lock()
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        with self.send_lock:
+            self.conn.send(message)
+
+    def read(self) -> None:
+        """Reader thread: cancellations act at once, everything else is queued in order."""
+        while True:
+            try:
+                op, req, kwargs = self.conn.recv()
+            except (EOFError, OSError):
+                self.inbox.put(None)
+                return
+            if op == "cancel":
+                if req == self.current:
+                    self.cancel_flag.set()
+            else:
+                self.inbox.put((op, req, kwargs))
+
+    def run(self) -> None:
+        threading.Thread(target=self.read, daemon=True, name="runner-reader").start()
+        while (item := self.inbox.get()) is not None:
+            op, req, kwargs = item
+            self.current = req
+            self.cancel_flag.clear()
+            try:
+                value = self.handle(op, req, kwargs)
+            except errors.ModelError as exc:
+                self.send(("err", req, type(exc).__name__, str(exc)))
+            except Exception as exc:  # a bug must reach the caller, not kill the runner
+                log.exception("runner request %s failed", op)
+                self.send(("err", req, "ModelError", f"{op} failed: {type(exc).__name__}: {exc}"))
+            else:
+                self.send(("ok", req, value))
+            if op == "shutdown":
+                return
+
+    def handle(self, op: str, req: int, kwargs: dict[str, Any]) -> Any:
+        if op == "ping":
+            return os.getpid()
+        if op == "shutdown":
+            return None
+        if op == "system_info":
+            import llama_cpp
+
+            info = llama_cpp.llama_print_system_info().decode("utf-8", errors="replace")
+            return {"version": llama_cpp.__version__, "system_info": info.strip()}
+        if op == "abort" and self.debug:
+            os.abort()
+        if op == "load":
+            if self.model is not None:
+                self.model.close()
+                self.model = None
+            if kwargs.pop("embedding", False):
+                from models.embedding import LlamaEmbedder
+
+                self.model = LlamaEmbedder(**kwargs)
+                return self.model.info
+            from models.runtime import Runtime
+
+            self.model = Runtime(**kwargs)
+            return self.model.info
+        if self.model is None:
+            raise errors.ModelNotLoaded("no model is loaded")
+        if op in ("generate", "tool_call"):
+            kwargs["on_token"] = lambda text: self.send(("token", req, text))
+            kwargs["cancelled"] = self.cancel_flag.is_set
+        method = getattr(self.model, op, None)
+        if op.startswith("_") or method is None:
+            raise errors.ModelError(f"the runner does not know the request {op!r}")
+        return method(**kwargs)
+
+
+def serve(conn: Connection, debug: bool = False) -> None:
+    """Entry point of the runner process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the app's to handle
+    _Server(conn, debug).run()
+
+
+# -- the app side ------------------------------------------------------------------------------
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "stopped responding"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+class RunnerClient:
+    """Talks to one runner process; restarts it (and reloads its model) when it dies."""
+
+    def __init__(self, *, debug: bool = False, name: str = "runner") -> None:
+        self.debug = debug
+        self.name = name
+        self._ctx = multiprocessing.get_context("spawn")
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self._ids = itertools.count(1)
+        self._call_lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._current = 0
+        self._load_args: dict[str, Any] | None = None
+        self.restarts = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def _start(self) -> None:
+        parent, child = self._ctx.Pipe()
+        process = self._ctx.Process(
+            target=serve, args=(child, self.debug), name=f"pagemind-{self.name}", daemon=True
+        )
+        process.start()
+        child.close()
+        self._process, self._conn = process, parent
+
+    def _ensure_started(self) -> Connection:
+        if self._process is None or not self._process.is_alive():
+            self._start()
+        assert self._conn is not None
+        return self._conn
+
+    def _crashed(self, op: str) -> errors.RunnerCrashed:
+        process = self._process
+        if process is not None:
+            process.join(timeout=5)
+        how = _describe_exit(process.exitcode if process is not None else None)
+        self._process, self._conn = None, None
+        self.restarts += 1
+        log.error("the model runner %s during %r; starting a new one", how, op)
+        reloaded = ""
+        if self._load_args is not None and op != "load":
+            try:
+                self._call_once("load", None, dict(self._load_args))
+                reloaded = "; the model was reloaded"
+            except errors.ModelError as exc:
+                reloaded = f"; reloading the model failed: {exc}"
+        return errors.RunnerCrashed(f"the model runner {how} during {op}{reloaded}")
+
+    def _call_once(self, op: str, on_token: Callable[[str], None] | None, kwargs: dict[str, Any]) -> Any:
+        conn = self._ensure_started()
+        req = next(self._ids)
+        self._current = req
+        try:
+            with self._send_lock:
+                conn.send((op, req, kwargs))
+            while True:
+                while not conn.poll(0.25):
+                    if not self._process.is_alive():
+                        raise EOFError
+                kind, rid, *rest = conn.recv()
+                if rid != req:
+                    continue
+                if kind == "token":
+                    if on_token is not None:
+                        on_token(rest[0])
+                elif kind == "ok":
+                    return rest[0]
+                else:
+                    raise _ERRORS.get(rest[0], errors.ModelError)(rest[1])
+        except (EOFError, OSError, BrokenPipeError):
+            raise self._crashed(op) from None
+        finally:
+            self._current = 0
+
+    def call(self, op: str, on_token: Callable[[str], None] | None = None, **kwargs: Any) -> Any:
+        """Send one request and wait for its answer, streaming tokens to ``on_token``."""
+        with self._call_lock:
+            value = self._call_once(op, on_token, kwargs)
+            if op == "load":
+                self._load_args = dict(kwargs)
+            return value
+
+    def cancel(self) -> None:
+        """Cancel the request in flight, if any (safe from any thread)."""
+        req, conn = self._current, self._conn
+        if req and conn is not None:
+            try:
+                with self._send_lock:
+                    conn.send(("cancel", req, {}))
+            except (OSError, ValueError):
+                pass
+
+    def close(self) -> None:
+        process, conn = self._process, self._conn
+        self._process, self._conn = None, None
+        if process is None:
+            return
+        try:
+            if conn is not None and process.is_alive():
+                with self._send_lock:
+                    conn.send(("shutdown", 0, {}))
+            process.join(timeout=5)
+        except (OSError, ValueError):
+            pass
+        if process.is_alive():
+            process.kill()
+            process.join(timeout=5)
+        if conn is not None:
+            conn.close()

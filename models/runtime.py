@@ -1,0 +1,262 @@
+"""llama.cpp behind a small interface. Imported only inside the runner process (models/runner.py).
+
+One ``Runtime`` owns one chat model: it tokenizes with the model's own tokenizer, renders the
+chat template stored in the GGUF, streams tokens, decodes one tool call under a grammar, reuses
+the KV cache for a prompt that extends the previous one, and saves or restores the KV state of a
+prompt prefix on disk.
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import ctypes
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import llama_cpp
+import numpy as np
+
+from models import gguf_file, prefix_store, template
+from models.errors import GenerationCancelled, ModelError, ModelLoadError
+from models.grammar import tool_call_grammar
+from models.interface import Generation, Message, ModelInfo, ToolCall, ToolCallError, ToolSpec
+from models.toolcall import parse_tool_call
+
+log = logging.getLogger(__name__)
+
+_llama_log: collections.deque[str] = collections.deque(maxlen=64)
+
+
+@llama_cpp.llama_log_callback
+def _on_llama_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    _llama_log.append(text.decode("utf-8", errors="replace"))
+
+
+llama_cpp.llama_log_set(_on_llama_log, ctypes.c_void_p(0))
+
+
+def _llama_error() -> str:
+    """The most telling line llama.cpp logged, for a load error message."""
+    lines = [line.strip() for line in "".join(_llama_log).splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "error" in line.lower() or "failed" in line.lower():
+            return line
+    return lines[-1] if lines else ""
+
+
+def default_threads() -> int:
+    count = os.cpu_count() or 2
+    return max(1, count // 2) if count > 4 else count
+
+
+class Runtime:
+    """A chat model loaded in this process."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        n_ctx: int = 4096,
+        n_threads: int = 0,
+        n_batch: int = 512,
+        seed: int = 0,
+    ) -> None:
+        summary = gguf_file.inspect(path)
+        gguf_file.check_context(summary, n_ctx)
+        _llama_log.clear()
+        try:
+            self.llm = llama_cpp.Llama(
+                model_path=str(summary.path),
+                n_ctx=n_ctx,
+                n_batch=n_batch,
+                n_threads=n_threads or default_threads(),
+                seed=seed,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            detail = _llama_error() or str(exc)
+            raise ModelLoadError(f"llama.cpp cannot load {summary.path.name}: {detail}") from None
+        model = self.llm._model
+        self._bos = model.token_get_text(model.token_bos()) if model.token_bos() >= 0 else ""
+        self._eos = model.token_get_text(model.token_eos()) if model.token_eos() >= 0 else ""
+        self.info = ModelInfo(
+            path=str(summary.path),
+            architecture=summary.architecture,
+            name=summary.name,
+            n_ctx=self.llm.n_ctx(),
+            n_ctx_train=model.n_ctx_train(),
+            n_vocab=self.llm.n_vocab(),
+            n_embd=self.llm.n_embd(),
+            embedding=False,
+            chat_template=summary.chat_template or template.CHATML,
+            file_hash=gguf_file.file_hash(summary.path),
+            bos_token=self._bos,
+            eos_token=self._eos,
+        )
+        self.total_evaluated = 0
+        """Prompt and generated tokens evaluated since load (the tests' and benchmarks' meter)."""
+
+    # -- text ------------------------------------------------------------------------------
+    def tokenize(self, text: str) -> list[int]:
+        add_bos = not (self._bos and text.startswith(self._bos))
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def render(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
+        return template.render(
+            messages,
+            self.info.chat_template,
+            add_generation_prompt=add_generation_prompt,
+            bos_token=self._bos,
+            eos_token=self._eos,
+        )
+
+    # -- evaluation ------------------------------------------------------------------------
+    def _prefill(self, tokens: list[int], cancelled: Callable[[], bool]) -> int:
+        """Bring the KV cache to ``tokens``, evaluating only what differs; returns that count."""
+        if len(tokens) >= self.llm.n_ctx():
+            raise ModelError(
+                f"the prompt has {len(tokens):,} tokens; the context holds {self.llm.n_ctx():,}"
+            )
+        cached = self.llm.input_ids[: self.llm.n_tokens]
+        common = 0
+        for a, b in zip(cached, tokens):
+            if a != b:
+                break
+            common += 1
+        if common == len(tokens) and common == self.llm.n_tokens and not self.llm._requires_eval:
+            return 0
+        common = min(common, len(tokens) - 1)  # the last token is evaluated for fresh logits
+        self.llm.n_tokens = common
+        batch = self.llm.n_batch
+        for start in range(common, len(tokens), batch):
+            if cancelled():
+                raise GenerationCancelled("cancelled")
+            self.llm.eval(tokens[start : start + batch])
+        evaluated = len(tokens) - common
+        self.total_evaluated += evaluated
+        return evaluated
+
+    def logits(self) -> np.ndarray:
+        """The next-token logits after the last evaluated token (a copy)."""
+        ptr = llama_cpp.llama_get_logits_ith(self.llm.ctx, -1)
+        return np.ctypeslib.as_array(ptr, shape=(self.llm.n_vocab(),)).copy()
+
+    def evaluate(self, prompt: str) -> int:
+        """Prefill ``prompt`` without generating; returns the tokens evaluated."""
+        return self._prefill(self.tokenize(prompt), lambda: False)
+
+    def generate(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int = 256,
+        grammar: str | None = None,
+        stop: Sequence[str] = (),
+        temperature: float = 0.2,
+        on_token: Callable[[str], None] | None = None,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> Generation:
+        start = time.perf_counter()
+        tokens = self.tokenize(prompt)
+        evaluated = self._prefill(tokens, cancelled)
+        prefill_done = time.perf_counter()
+        compiled = llama_cpp.LlamaGrammar.from_string(grammar, verbose=False) if grammar else None
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        text, n_generated, reason, first = "", 0, "length", 0.0
+        room = self.llm.n_ctx() - len(tokens)
+        vocab = self.llm._model.vocab
+        for token in self.llm.generate(tokens, temp=temperature, top_k=40, top_p=0.95,
+                                       min_p=0.05, repeat_penalty=1.0, grammar=compiled):
+            if llama_cpp.llama_vocab_is_eog(vocab, token):
+                reason = "stop"
+                break
+            n_generated += 1
+            piece = decoder.decode(self.llm.detokenize([token], special=False))
+            if piece:
+                first = first or time.perf_counter() - start
+                text += piece
+                if on_token is not None:
+                    on_token(piece)
+            hit = next((s for s in stop if s and s in text), None)
+            if hit is not None:
+                text = text[: text.index(hit)]
+                reason = "stop"
+                break
+            if cancelled():
+                reason = "cancelled"
+                break
+            if n_generated >= min(max_tokens, room - 1):
+                break
+        self.total_evaluated += n_generated
+        if reason == "cancelled":
+            raise GenerationCancelled("cancelled")
+        return Generation(
+            text=text + decoder.decode(b"", final=True),
+            n_prompt=len(tokens),
+            n_evaluated=evaluated,
+            n_generated=n_generated,
+            stop_reason=reason,
+            prefill_seconds=prefill_done - start,
+            decode_seconds=time.perf_counter() - prefill_done,
+            first_token_seconds=first,
+        )
+
+    def tool_call(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.2,
+        on_token: Callable[[str], None] | None = None,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> ToolCall | ToolCallError:
+        generation = self.generate(
+            self.render(messages),
+            max_tokens=max_tokens,
+            grammar=tool_call_grammar(tools),
+            temperature=temperature,
+            on_token=on_token,
+            cancelled=cancelled,
+        )
+        result = parse_tool_call(generation.text, tools)
+        if isinstance(result, ToolCallError) and generation.stop_reason == "length":
+            result.message = f"Your call was cut off at {max_tokens} tokens. " + result.message
+        result.generation = generation
+        return result
+
+    # -- saved prefix states ---------------------------------------------------------------
+    def save_prefix(self, prompt: str, directory: Path) -> Path:
+        """Evaluate ``prompt`` and save its KV state, keyed by model hash and token hash."""
+        tokens = self.tokenize(prompt)
+        self._prefill(tokens, lambda: False)
+        size = llama_cpp.llama_state_get_size(self.llm.ctx)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_get_data(self.llm.ctx, buffer, size)
+        return prefix_store.save(directory, self.info.file_hash, tokens, bytes(buffer)[:written])
+
+    def load_prefix(self, prompt: str, directory: Path) -> int:
+        """Restore the saved state of ``prompt`` if there is one; returns the tokens restored."""
+        tokens = self.tokenize(prompt)
+        data = prefix_store.load(directory, self.info.file_hash, tokens)
+        if data is None:
+            return 0
+        buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        if llama_cpp.llama_state_set_data(self.llm.ctx, buffer, len(data)) != len(data):
+            log.warning("a saved prefix state did not fit this context; evaluating instead")
+            self.llm.reset()
+            return 0
+        self.llm.input_ids[: len(tokens)] = tokens
+        self.llm.n_tokens = len(tokens)
+        self.llm._requires_eval = False
+        return len(tokens)
+
+    def close(self) -> None:
+        self.llm.close()
