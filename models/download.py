@@ -27,7 +27,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import httpx2
-from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
+from huggingface_hub import constants, get_hf_file_metadata, get_session, hf_hub_url
 from huggingface_hub.errors import (
     HfHubHTTPError,
     OfflineModeIsEnabled,
@@ -35,7 +35,7 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from huggingface_hub.utils import build_hf_headers, get_session
+from huggingface_hub.utils import build_hf_headers
 
 from models.errors import ModelError
 
@@ -44,6 +44,7 @@ _GGUF_MAGIC = b"GGUF"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _NAME = re.compile(r"[a-z0-9][a-z0-9.-]*")
 _REPO = re.compile(r"[\w.-]+/[\w.-]+")
+_FILE = re.compile(r"[^/\\]+\.gguf")
 
 Progress = Callable[[int, int], None]
 """Called with (bytes on disk, total bytes) as the download advances."""
@@ -92,9 +93,9 @@ class CatalogEntry:
             (self.source != "hub" or self.repo is not None, "a hub model needs a repo"),
             (self.source != "builtin" or self.repo is None, "a builtin model has no repo"),
             (self.repo is None or _REPO.fullmatch(self.repo), "repo must look like owner/name"),
-            (Path(self.file).name == self.file and self.file.endswith(".gguf"), "file must name a .gguf file"),
+            (_FILE.fullmatch(self.file), "file must be a .gguf file name, without folders"),
             (self.size > 0 and self.context_length > 0, "size and context_length must be positive"),
-            (self.sha256 is None or _SHA256.fullmatch(self.sha256), "sha256 must be 64 lower-case hex digits"),
+            (self.sha256 is None or _SHA256.fullmatch(self.sha256), "sha256 must be 64 lower-case hex"),
         ]
         problem = next((message for ok, message in checks if not ok), None)
         if problem is not None:
@@ -221,7 +222,8 @@ def _fetch(
                 "GET", url, headers=headers, follow_redirects=True, timeout=constants.HF_HUB_DOWNLOAD_TIMEOUT
             ) as response:
                 if response.status_code not in (200, 206):
-                    raise DownloadError(f"{response.url.host} answered HTTP {response.status_code} for {file}")
+                    status = response.status_code
+                    raise DownloadError(f"{response.url.host} answered HTTP {status} for {file}")
                 if response.status_code == 200 and done:
                     out.truncate(0)
                     digest, done = hashlib.sha256(), 0

@@ -26,7 +26,7 @@ DEFAULT_MAX_ITEMS = 32
 MAX_INT_DIGITS = 15
 
 _BASE_RULES = {
-    "ws": "[ \\t\\n]{0,8}",
+    "ws": '| " " | "\\n" [ ]{0,4}',
     "char": '[^"\\\\\\x00-\\x1F\\x7F] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F]{4})',
     "boolean": '"true" | "false"',
     "null": '"null"',

@@ -42,9 +42,10 @@ llama_cpp.llama_log_set(_on_llama_log, ctypes.c_void_p(0))
 def _llama_error() -> str:
     """The most telling line llama.cpp logged, for a load error message."""
     lines = [line.strip() for line in "".join(_llama_log).splitlines() if line.strip()]
-    for line in reversed(lines):
-        if "error" in line.lower() or "failed" in line.lower():
-            return line
+    for words in (("error loading model:",), ("error", "failed")):
+        for line in lines:
+            if any(word in line.lower() for word in words):
+                return line.split("error loading model:")[-1].strip()
     return lines[-1] if lines else ""
 
 
@@ -254,8 +255,10 @@ class Runtime:
             self.llm.reset()
             return 0
         self.llm.input_ids[: len(tokens)] = tokens
-        self.llm.n_tokens = len(tokens)
-        self.llm._requires_eval = False
+        # The state holds the KV cache; the last token is evaluated again for its logits.
+        self.llm.n_tokens = len(tokens) - 1
+        self.llm.eval(tokens[-1:])
+        self.total_evaluated += 1
         return len(tokens)
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ CHATML_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
-_PRINTABLE = [chr(c) for c in range(0x21, 0x7F)] + [" "]
+_PRINTABLE = list(string.ascii_lowercase + " " + string.ascii_uppercase + string.digits + string.punctuation)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""models/download.py against a stand-in for the Hugging Face Hub: real HTTP on 127.0.0.1, real huggingface_hub.
+"""models/download.py against a stand-in for the Hugging Face Hub: real HTTP, real huggingface_hub.
 
 The stand-in answers the way the Hub does for an LFS file: ``HEAD``/``GET`` on
 ``/{repo}/resolve/{revision}/{file}`` give a redirect to a CDN (a second server, another origin)
@@ -66,8 +66,7 @@ class FakeHub:
     servers: dict[str, ThreadingHTTPServer] = field(default_factory=dict)
 
     def url(self, server: str) -> str:
-        host, port = self.servers[server].server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.servers[server].server_port}"
 
     def add(self, repo: str, file: str, content: bytes, etag: str | None = None) -> Blob:
         blob = Blob(content, etag or hashlib.sha256(content).hexdigest())
@@ -137,7 +136,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         size = len(blob.content)
         start = int(re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", "bytes=0-"))[1])  # type: ignore[index]
-        headers = {"Content-Type": "application/octet-stream", "Accept-Ranges": "bytes", "ETag": f'"{blob.etag}"'}
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "Accept-Ranges": "bytes",
+            "ETag": f'"{blob.etag}"',
+        }
         if start >= size:
             self._send(416, {**headers, "Content-Range": f"bytes */{size}"})
             return
@@ -292,7 +295,7 @@ def test_a_finished_file_is_not_downloaded_again(hub: FakeHub, tmp_path: Path) -
     assert len(hub.cdn_gets()) == 1
 
 
-def test_a_cancelled_download_keeps_its_partial_file_for_the_next_attempt(hub: FakeHub, tmp_path: Path) -> None:
+def test_a_cancelled_download_resumes_on_the_next_attempt(hub: FakeHub, tmp_path: Path) -> None:
     content = payload()
     hub.add(REPO, FILE, content)
     dest = tmp_path / "models"
@@ -387,8 +390,8 @@ VALID_TABLE = {
         ({"kind": '"vision"'}, "kind must be chat or embedding"),
         ({"repo": None}, "a hub model needs a repo"),
         ({"source": '"builtin"'}, "a builtin model has no repo"),
-        ({"file": '"../x.gguf"'}, "file must name a .gguf file"),
-        ({"sha256": '"abc"'}, "sha256 must be 64 lower-case hex digits"),
+        ({"file": '"../x.gguf"'}, "file must be a .gguf file name"),
+        ({"sha256": '"abc"'}, "sha256 must be 64 lower-case hex"),
     ],
 )
 def test_an_invalid_catalog_entry_is_a_clear_error(

@@ -143,7 +143,10 @@ def test_extending_the_prompt_evaluates_only_the_new_tokens(tiny_gguf: Path):
         assert rt.generate(longer, max_tokens=1).n_evaluated == 1
         # A prompt that differs early re-evaluates from the difference on.
         changed = "<|im_start|>system\nSomething else entirely.<|im_end|>\n"
-        assert rt.generate(changed, max_tokens=1).n_evaluated >= rt.count_tokens(changed) - 3
+        old, new = rt.tokenize(longer), rt.tokenize(changed)
+        common = next(i for i, (a, b) in enumerate(zip(old, new)) if a != b)
+        assert 0 < common < len(new)
+        assert rt.generate(changed, max_tokens=1).n_evaluated == len(new) - common
     finally:
         rt.close()
 
