@@ -29,5 +29,8 @@ test: install
 test-fast: install
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not slow"
 
+bench: install
+	$(PY) -m tests.bench.bench_models
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -219,7 +219,15 @@ class RunnerClient:
     def call(self, op: str, on_token: Callable[[str], None] | None = None, **kwargs: Any) -> Any:
         """Send one request and wait for its answer, streaming tokens to ``on_token``."""
         with self._call_lock:
-            value = self._call_once(op, on_token, kwargs)
+            try:
+                value = self._call_once(op, on_token, kwargs)
+            except errors.RunnerCrashed as exc:
+                if op != "load":
+                    raise
+                name = os.path.basename(str(kwargs.get("path", "the model")))
+                raise errors.ModelLoadError(
+                    f"llama.cpp crashed while loading {name} ({exc}); the file is malformed"
+                ) from None
             if op == "load":
                 self._load_args = dict(kwargs)
             return value

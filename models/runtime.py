@@ -24,7 +24,7 @@ from models import gguf_file, prefix_store, template
 from models.errors import GenerationCancelled, ModelError, ModelLoadError
 from models.grammar import tool_call_grammar
 from models.interface import Generation, Message, ModelInfo, ToolCall, ToolCallError, ToolSpec
-from models.toolcall import parse_tool_call
+from models.toolcall import tool_call_from_generation
 
 log = logging.getLogger(__name__)
 
@@ -227,11 +227,7 @@ class Runtime:
             on_token=on_token,
             cancelled=cancelled,
         )
-        result = parse_tool_call(generation.text, tools)
-        if isinstance(result, ToolCallError) and generation.stop_reason == "length":
-            result.message = f"Your call was cut off at {max_tokens} tokens. " + result.message
-        result.generation = generation
-        return result
+        return tool_call_from_generation(generation, tools, max_tokens)
 
     # -- saved prefix states ---------------------------------------------------------------
     def save_prefix(self, prompt: str, directory: Path) -> Path:

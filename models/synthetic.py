@@ -97,17 +97,21 @@ def write_model(
     name: str = "synthetic",
     chat_template: str | None = CHATML_TEMPLATE,
     architecture: str = "qwen2",
+    duplicate_token: bool = False,
 ) -> Path:
     """Write a random GGUF of ``shape`` to ``path`` (atomically) and return the path.
 
     ``chat_template`` None stores no template; ``architecture`` other than qwen2 only makes sense
-    for files meant to be refused.
+    for files meant to be refused. ``duplicate_token`` lists one token twice in the vocabulary, a
+    malformation on which llama.cpp aborts the whole process while loading (for crash tests).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     n_normal = shape.n_vocab - len(SPECIAL_TOKENS)
     tokens, merges = build_vocab(n_normal)
+    if duplicate_token:
+        tokens[-1] = tokens[-2]
     tokens += list(SPECIAL_TOKENS)
     token_types = [gguf.TokenType.NORMAL] * n_normal + [gguf.TokenType.CONTROL] * len(SPECIAL_TOKENS)
     im_end = tokens.index("<|im_end|>")
@@ -173,6 +177,11 @@ def write_model(
 def tiny(path: Path, seed: int = 0, **options: object) -> Path:
     """A two-layer chat model of a few hundred KB, for tests."""
     return write_model(path, TINY, seed=seed, name="pagemind-tiny", **options)  # type: ignore[arg-type]
+
+
+def crashing(path: Path, seed: int = 0) -> Path:
+    """A tiny model with a malformed vocabulary that makes llama.cpp abort while loading it."""
+    return write_model(path, TINY, seed=seed, name="pagemind-crashing", duplicate_token=True)
 
 
 def shape_alike(path: Path, seed: int = 0) -> Path:

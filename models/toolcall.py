@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import jsonschema
 
-from models.interface import ToolCall, ToolCallError, ToolSpec
+from models.interface import Generation, ToolCall, ToolCallError, ToolSpec
 
 _MAX_QUOTE = 200
 
@@ -66,3 +66,14 @@ def parse_tool_call(raw: str, tools: Sequence[ToolSpec]) -> ToolCall | ToolCallE
         )
         return ToolCallError(f"Invalid arguments for {name}: {detail}", raw=raw)
     return ToolCall(tool=name, args=args, thought=thought, raw=raw)
+
+
+def tool_call_from_generation(
+    generation: Generation, tools: Sequence[ToolSpec], max_tokens: int
+) -> ToolCall | ToolCallError:
+    """The call decoded in ``generation``, with the generation attached to the result."""
+    result = parse_tool_call(generation.text, tools)
+    if isinstance(result, ToolCallError) and generation.stop_reason == "length":
+        result.message = f"Your call was cut off at {max_tokens} tokens. " + result.message
+    result.generation = generation
+    return result

@@ -108,6 +108,15 @@ def test_a_file_llama_cpp_rejects_is_reported_from_the_runner(tmp_path: Path):
     assert "blk.1.ffn_down.weight" in message
 
 
+def test_a_file_that_crashes_llama_cpp_while_loading(tmp_path: Path):
+    """A duplicated vocabulary entry makes llama.cpp abort the process that loads it."""
+    path = synthetic.crashing(tmp_path / "crashing.gguf")
+    with pytest.raises(ModelLoadError) as info:
+        LocalChatModel(path)
+    message = _one_line(info.value)
+    assert "llama.cpp crashed while loading crashing.gguf" in message and "SIGABRT" in message
+
+
 # -- crashes -----------------------------------------------------------------------------------
 def test_runner_abort_is_survived_and_the_model_reloaded(model: LocalChatModel):
     first_pid = model.runner.pid
