@@ -190,3 +190,17 @@ def test_saved_prefix_survives_a_restart(tiny_gguf: Path):
         assert second.load_prefix(prefix) == n_prefix
         gen = second.generate(prefix + PROMPT, max_tokens=2)
         assert gen.n_evaluated == second.count_tokens(prefix + PROMPT) - n_prefix
+
+
+def test_the_app_side_never_imports_llama_cpp():
+    """Decision 7: only the runner process loads llama.cpp."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, main, models.local, models.remote, models.download, app.cli.doctor, app.cli.models_cmd\n"
+        "assert 'llama_cpp' not in sys.modules, 'llama_cpp imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0, result.stderr
