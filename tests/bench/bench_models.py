@@ -73,7 +73,7 @@ def bench_shape_alike(work: Path, results: dict) -> None:
             gen = model.generate(variant, max_tokens=64)
             prefill.append(gen.n_evaluated / gen.prefill_seconds)
             decode.append(gen.n_generated / gen.decode_seconds)
-        for i in range(3):
+        for _ in range(3):
             gen = model.generate(prompt, max_tokens=64, grammar=tool_call_grammar(TOOLS))
             constrained.append(gen.n_generated / gen.decode_seconds)
         # Prefix reuse: the second turn extends the first.
