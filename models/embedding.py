@@ -16,6 +16,7 @@ import numpy as np
 from models import gguf_file
 from models.errors import ModelError, ModelLoadError
 from models.interface import ModelInfo
+from models.llama_env import clear_log, default_threads, last_error
 
 MAX_TOKENS = 2048
 """A batch holds at most this many tokens (fewer when the model's context is shorter)."""
@@ -26,7 +27,8 @@ class LlamaEmbedder:
 
     def __init__(self, path: str | os.PathLike[str], *, n_threads: int = 0) -> None:
         summary = gguf_file.inspect(path)
-        threads = n_threads or os.cpu_count() or 1
+        threads = n_threads or default_threads()
+        clear_log()
         try:
             self._llm = llama_cpp.Llama(
                 model_path=str(summary.path),
@@ -40,8 +42,8 @@ class LlamaEmbedder:
                 verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as exc:
-            name = summary.path.name
-            raise ModelLoadError(f"llama.cpp cannot load {name} as an embedder") from exc
+            detail = last_error() or str(exc)
+            raise ModelLoadError(f"llama.cpp cannot load {summary.path.name} as an embedder: {detail}") from None
         if self._llm.pooling_type() == llama_cpp.LLAMA_POOLING_TYPE_NONE:
             self._llm.close()
             raise ModelLoadError(f"{summary.path.name} has no pooling: it embeds tokens, not texts")

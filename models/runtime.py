@@ -9,7 +9,6 @@ prompt prefix on disk.
 from __future__ import annotations
 
 import codecs
-import collections
 import ctypes
 import logging
 import os
@@ -21,38 +20,13 @@ import llama_cpp
 import numpy as np
 
 from models import gguf_file, prefix_store, template
+from models.llama_env import clear_log, default_threads, last_error
 from models.errors import GenerationCancelled, ModelError, ModelLoadError
 from models.grammar import tool_call_grammar
 from models.interface import Generation, Message, ModelInfo, ToolCall, ToolCallError, ToolSpec
 from models.toolcall import tool_call_from_generation
 
 log = logging.getLogger(__name__)
-
-_llama_log: collections.deque[str] = collections.deque(maxlen=64)
-
-
-@llama_cpp.llama_log_callback
-def _on_llama_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-    _llama_log.append(text.decode("utf-8", errors="replace"))
-
-
-llama_cpp.llama_log_set(_on_llama_log, ctypes.c_void_p(0))
-
-
-def _llama_error() -> str:
-    """The most telling line llama.cpp logged, for a load error message."""
-    lines = [line.strip() for line in "".join(_llama_log).splitlines() if line.strip()]
-    for words in (("error loading model:",), ("error", "failed")):
-        for line in lines:
-            if any(word in line.lower() for word in words):
-                return line.split("error loading model:")[-1].strip()
-    return lines[-1] if lines else ""
-
-
-def default_threads() -> int:
-    count = os.cpu_count() or 2
-    return max(1, count // 2) if count > 4 else count
-
 
 class Runtime:
     """A chat model loaded in this process."""
@@ -68,7 +42,7 @@ class Runtime:
     ) -> None:
         summary = gguf_file.inspect(path)
         gguf_file.check_context(summary, n_ctx)
-        _llama_log.clear()
+        clear_log()
         try:
             self.llm = llama_cpp.Llama(
                 model_path=str(summary.path),
@@ -79,7 +53,7 @@ class Runtime:
                 verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as exc:
-            detail = _llama_error() or str(exc)
+            detail = last_error() or str(exc)
             raise ModelLoadError(f"llama.cpp cannot load {summary.path.name}: {detail}") from None
         model = self.llm._model
         self._bos = model.token_get_text(model.token_bos()) if model.token_bos() >= 0 else ""

@@ -57,7 +57,7 @@ def bench_tiny_tool_call(work: Path, results: dict) -> None:
 def bench_shape_alike(work: Path, results: dict) -> None:
     import llama_cpp
 
-    from models.runtime import default_threads
+    from models.llama_env import default_threads
 
     path = paths.cache_dir() / "bench" / "shape-alike-0.5b.gguf"
     if not path.exists():
