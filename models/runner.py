@@ -183,7 +183,10 @@ class RunnerClient:
         how = _describe_exit(process.exitcode if process is not None else None)
         self._process, self._conn = None, None
         self.restarts += 1
-        log.error("the model runner %s during %r; starting a new one", how, op)
+        if op == "load":  # the caller reports it as a load error; no restart for a bad file
+            log.info("the model runner %s while loading a model", how)
+        else:
+            log.error("the model runner %s during %r; starting a new one", how, op)
         reloaded = ""
         if self._load_args is not None and op != "load":
             try:

@@ -77,6 +77,16 @@ def test_models_use_on_a_corrupt_file_prints_one_line_and_exits_2(pagemind_home:
     assert len(lines) == 1 and lines[0].startswith("pagemind: ") and expected in lines[0]
 
 
+@pytest.mark.slow
+def test_models_use_on_a_file_that_crashes_llama_cpp(pagemind_home: Path, tmp_path: Path):
+    bad = synthetic.crashing(tmp_path / "crashing.gguf")
+    result = run("models", "use", str(bad), home=pagemind_home)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "llama.cpp crashed while loading crashing.gguf" in lines[0]
+    assert not (pagemind_home / "config" / "settings.toml").exists()
+
+
 def test_models_use_on_a_missing_file(pagemind_home: Path, tmp_path: Path):
     result = run("models", "use", str(tmp_path / "missing.gguf"), home=pagemind_home)
     assert result.returncode == 2
