@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from models import synthetic
+from models.interface import ToolCall, ToolCallError
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +54,13 @@ TOOLS = [
         },
     },
 ]
+
+
+def assert_valid_call(result: ToolCall | ToolCallError) -> ToolCall:
+    """A complete, schema-valid call of one of TOOLS, with a bounded thought."""
+    assert isinstance(result, ToolCall), result
+    spec = next(t for t in TOOLS if t["name"] == result.tool)
+    jsonschema.validate(result.args, {**spec["parameters"], "additionalProperties": False})
+    assert len(result.thought) <= 300
+    assert result.generation is not None and result.generation.stop_reason == "stop"
+    return result

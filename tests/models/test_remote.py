@@ -17,7 +17,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import jsonschema
 import pytest
 
 from models import template
@@ -27,7 +26,7 @@ from models.interface import ToolCall, ToolCallError
 from models.local import LocalChatModel
 from models.remote import RemoteChatModel
 from models.toolcall import parse_tool_call
-from tests.models.conftest import TOOLS
+from tests.models.conftest import TOOLS, assert_valid_call
 
 pytestmark = pytest.mark.slow
 
@@ -149,11 +148,7 @@ def test_constrained_tool_calls_are_always_valid(remote: RemoteChatModel):
     for i in range(6):
         messages = [*CONVERSATION, {"role": "tool", "content": "[]"}, {"role": "user", "content": f"#{i}"}]
         result = remote.tool_call(messages, TOOLS, max_tokens=700)
-        assert isinstance(result, ToolCall), result
-        spec = next(t for t in TOOLS if t["name"] == result.tool)
-        jsonschema.validate(result.args, {**spec["parameters"], "additionalProperties": False})
-        assert len(result.thought) <= 300
-        assert result.generation is not None and result.generation.stop_reason == "stop"
+        assert_valid_call(result)
 
 
 def test_a_cut_off_call_is_a_typed_error(remote: RemoteChatModel):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import jsonschema
 import numpy as np
 import pytest
 
@@ -16,7 +15,7 @@ from models.grammar import tool_call_grammar
 from models.interface import ToolCall, ToolCallError
 from models.runtime import Runtime
 from models.toolcall import parse_tool_call
-from tests.models.conftest import TOOLS
+from tests.models.conftest import TOOLS, assert_valid_call
 
 pytestmark = pytest.mark.slow
 
@@ -108,11 +107,7 @@ def test_constrained_tool_calls_are_always_valid(runtime: Runtime):
     for i in range(12):
         messages = [*CONVERSATION, {"role": "user", "content": f"request number {i}"}]
         result = runtime.tool_call(messages, TOOLS, max_tokens=400, temperature=1.0)
-        assert isinstance(result, ToolCall), result
-        spec = next(t for t in TOOLS if t["name"] == result.tool)
-        jsonschema.validate(result.args, {**spec["parameters"], "additionalProperties": False})
-        assert len(result.thought) <= 300
-        assert result.generation is not None and result.generation.stop_reason == "stop"
+        assert_valid_call(result)
 
 
 def test_a_cut_off_call_is_a_typed_error(runtime: Runtime):
