@@ -1,0 +1,1 @@
+"""External context in one DuckDB file: core blocks, recall, archival, documents, search index."""

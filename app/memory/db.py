@@ -1,0 +1,139 @@
+"""Open Pagemind's DuckDB file: create it, migrate it, and recover from a damaged WAL.
+
+One process writes the database (DESIGN.md decision 9). ``Database`` wraps the connection with a
+lock, so the kernel's threads share it safely, and gives short-lived cursors for reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+
+from app import paths
+from app.memory.migrations import MIGRATIONS
+
+log = logging.getLogger(__name__)
+
+DB_FILE = "pagemind.duckdb"
+
+
+class DatabaseError(RuntimeError):
+    """The database cannot be opened or used; the message says why and what to do."""
+
+
+def schema_version(conn: duckdb.DuckDBPyConnection) -> int:
+    exists = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    return conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+
+
+def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
+    """Apply the migrations above the current version (up to ``target``); returns the version."""
+    known = MIGRATIONS[-1][0] if MIGRATIONS else 0
+    current = schema_version(conn)
+    if current > known:
+        raise DatabaseError(
+            f"this database was written by a newer Pagemind (schema {current}; this one knows up "
+            f"to {known}); it was left untouched"
+        )
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    )
+    for version, name, sql in MIGRATIONS:
+        if version <= current or (target is not None and version > target):
+            continue
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.execute(sql)
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                [version, name, datetime.datetime.now()],
+            )
+            conn.execute("COMMIT")
+        except duckdb.Error:
+            conn.execute("ROLLBACK")
+            raise
+        log.info("database migrated to schema %d (%s)", version, name)
+        current = version
+    return current
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path))
+    except duckdb.Error as exc:
+        wal = path.with_name(path.name + ".wal")
+        if not wal.exists():
+            raise DatabaseError(f"cannot open the database {path}: {exc}") from None
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        kept = wal.with_name(f"{wal.name}.damaged-{stamp}")
+        os.replace(wal, kept)
+        log.warning(
+            "the database's write-ahead log was damaged (%s); it was moved to %s and the database "
+            "opened without it: changes after the last checkpoint may be missing",
+            str(exc).splitlines()[0], kept,
+        )
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.Error as again:
+            raise DatabaseError(f"cannot open the database {path}: {again}") from None
+
+
+class Database:
+    """The one DuckDB connection of this process, migrated to the current schema."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = Path(path) if path is not None else paths.data_dir() / DB_FILE
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = _connect(self.path)
+        self.lock = threading.RLock()
+        try:
+            self.version = migrate(self.conn)
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def execute(self, sql: str, params: Any = None) -> duckdb.DuckDBPyConnection:
+        with self.lock:
+            return self.conn.execute(sql, params)
+
+    def fetchall(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        with self.lock:
+            return self.conn.execute(sql, params).fetchall()
+
+    def fetchone(self, sql: str, params: Any = None) -> tuple[Any, ...] | None:
+        with self.lock:
+            return self.conn.execute(sql, params).fetchone()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All statements inside commit together or not at all."""
+        with self.lock:
+            self.conn.execute("BEGIN TRANSACTION")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

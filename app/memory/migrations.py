@@ -1,0 +1,96 @@
+"""Numbered schema migrations. Each runs once, in order, inside a transaction, and is recorded.
+
+Never edit a migration that has shipped: add the next number instead.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "core blocks, recall, archival, documents, search index, summaries",
+        """
+        CREATE TABLE core_blocks (
+            label VARCHAR PRIMARY KEY,
+            value VARCHAR NOT NULL,
+            char_limit INTEGER NOT NULL,
+            version INTEGER NOT NULL,
+            updated_at TIMESTAMP NOT NULL
+        );
+        CREATE TABLE core_history (
+            label VARCHAR NOT NULL,
+            version INTEGER NOT NULL,
+            value VARCHAR NOT NULL,
+            action VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (label, version)
+        );
+        CREATE SEQUENCE message_ids START 1;
+        CREATE TABLE messages (
+            id BIGINT PRIMARY KEY DEFAULT nextval('message_ids'),
+            conversation VARCHAR NOT NULL,
+            role VARCHAR NOT NULL,
+            content VARCHAR NOT NULL,
+            tool_name VARCHAR,
+            tool_args VARCHAR,
+            created_at TIMESTAMP NOT NULL,
+            n_tokens INTEGER,
+            in_context BOOLEAN NOT NULL DEFAULT TRUE
+        );
+        CREATE SEQUENCE passage_ids START 1;
+        CREATE TABLE passages (
+            id BIGINT PRIMARY KEY DEFAULT nextval('passage_ids'),
+            content VARCHAR NOT NULL,
+            tags VARCHAR[] NOT NULL DEFAULT [],
+            created_at TIMESTAMP NOT NULL
+        );
+        CREATE SEQUENCE document_ids START 1;
+        CREATE TABLE documents (
+            id BIGINT PRIMARY KEY DEFAULT nextval('document_ids'),
+            path VARCHAR NOT NULL UNIQUE,
+            size BIGINT NOT NULL,
+            mtime DOUBLE NOT NULL,
+            content_hash VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            error VARCHAR,
+            indexed_at TIMESTAMP
+        );
+        CREATE SEQUENCE chunk_ids START 1;
+        CREATE TABLE chunks (
+            id BIGINT PRIMARY KEY DEFAULT nextval('chunk_ids'),
+            document_id BIGINT NOT NULL,
+            seq INTEGER NOT NULL,
+            content VARCHAR NOT NULL,
+            start_char INTEGER NOT NULL,
+            end_char INTEGER NOT NULL
+        );
+        CREATE TABLE postings (
+            corpus VARCHAR NOT NULL,
+            item_id BIGINT NOT NULL,
+            term VARCHAR NOT NULL,
+            tf INTEGER NOT NULL
+        );
+        CREATE TABLE doc_lengths (
+            corpus VARCHAR NOT NULL,
+            item_id BIGINT NOT NULL,
+            length INTEGER NOT NULL,
+            PRIMARY KEY (corpus, item_id)
+        );
+        CREATE TABLE vectors (
+            corpus VARCHAR NOT NULL,
+            item_id BIGINT NOT NULL,
+            model VARCHAR NOT NULL,
+            vec FLOAT[] NOT NULL,
+            PRIMARY KEY (corpus, item_id, model)
+        );
+        CREATE SEQUENCE summary_ids START 1;
+        CREATE TABLE summaries (
+            id BIGINT PRIMARY KEY DEFAULT nextval('summary_ids'),
+            conversation VARCHAR NOT NULL,
+            content VARCHAR NOT NULL,
+            through_message BIGINT NOT NULL,
+            created_at TIMESTAMP NOT NULL
+        );
+        """,
+    ),
+]

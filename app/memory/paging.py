@@ -1,0 +1,32 @@
+"""Pages of search results, worded for the model ("page 2 of 5, showing 5 of 23")."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Generic, Sequence, TypeVar
+
+T = TypeVar("T")
+PAGE_SIZE = 5
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    page: int
+    """Zero-based."""
+    pages: int
+    total: int
+
+    def header(self) -> str:
+        if not self.total:
+            return "No results."
+        return (
+            f"Page {self.page + 1} of {self.pages}, showing {len(self.items)} of {self.total} "
+            f"result{'s' if self.total != 1 else ''}:"
+        )
+
+
+def page_of(items: Sequence[T], page: int, total: int, size: int = PAGE_SIZE) -> Page[T]:
+    """The page numbered ``page`` holding ``items``, out of ``total`` results in all."""
+    return Page(items=list(items), page=max(0, page), pages=max(1, math.ceil(total / size)), total=total)
