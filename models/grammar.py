@@ -4,8 +4,9 @@ The model's whole output is ``{"thought": "...", "tool": NAME, "args": {...}}``.
 branch per tool, so ``args`` can only be the arguments of the tool named; objects admit only their
 declared properties; strings, arrays, numbers and whitespace are all bounded, so decoding always
 ends. Supported schema keywords: type (object, string, integer, number, boolean, array, null, or a
-list of them), properties, required, enum, const, anyOf/oneOf, items, maxItems, minLength, maxLength,
-minimum and maximum of integers (enforced digit by digit).
+list of them), properties, required, enum, const, anyOf/oneOf, items, minItems, maxItems, minLength,
+maxLength, and minimum and maximum of integers (enforced digit by digit). Float bounds are left to
+the validator.
 
 This module is pure Python: the GUI process builds grammars, the runner compiles them.
 """
@@ -138,11 +139,15 @@ class _Builder:
 
     def array(self, schema: dict[str, Any], name: str) -> str:
         item = self.value(schema.get("items", {"type": "string"}), f"{name}-item")
+        least = int(schema.get("minItems", 0))
         most = int(schema.get("maxItems", DEFAULT_MAX_ITEMS))
+        if most < least:
+            raise GrammarError(f"{name}: maxItems {most} is below minItems {least}")
         if most < 1:
             return self.add(f"{name}-arr", '"[" ws "]"')
-        more = f' ("," ws {item}){{0,{most - 1}}}' if most > 1 else ""
-        return self.add(f"{name}-arr", f'"[" ws ({item}{more} ws)? "]"')
+        more = f' ("," ws {item}){{{max(0, least - 1)},{most - 1}}}' if most > 1 else ""
+        body = f"{item}{more} ws"
+        return self.add(f"{name}-arr", f'"[" ws {body} "]"' if least else f'"[" ws ({body})? "]"')
 
     def object(self, schema: dict[str, Any], name: str) -> str:
         props: dict[str, Any] = schema.get("properties", {})

@@ -122,3 +122,13 @@ def test_every_valid_call_in_the_schema_language_parses_back():
     call = {"thought": "t", "tool": "kill_process", "args": {"pid": 42, "request_heartbeat": False}}
     result = parse_tool_call(json.dumps(call), TOOLS)
     assert isinstance(result, ToolCall) and result.args == call["args"]
+
+
+def test_array_bounds_are_part_of_the_grammar():
+    llama_cpp = pytest.importorskip("llama_cpp")
+    spec = {"name": "kill", "description": "", "parameters": {
+        "type": "object", "properties": {"pids": {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 3}},
+        "required": ["pids"]}}
+    grammar = tool_call_grammar([spec])
+    assert '("," ws integer){0,2}' in grammar and '"[" ws integer' in grammar
+    assert llama_cpp.LlamaGrammar.from_string(grammar, verbose=False) is not None
