@@ -231,6 +231,8 @@ class RunnerClient:
                 if op != "load":
                     raise
                 name = os.path.basename(str(kwargs.get("path", "the model")))
+                if "killed by" not in str(exc):  # it exited: it never got as far as llama.cpp
+                    raise errors.ModelLoadError(f"the model runner could not start ({exc}); see the log") from None
                 raise errors.ModelLoadError(
                     f"llama.cpp crashed while loading {name} ({exc}); the file is malformed"
                 ) from None

@@ -1,0 +1,95 @@
+"""``python main.py memory show | edit LABEL | search QUERY``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from app.memory.core import CoreMemoryError
+from app.memory.store import MemoryStore
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("memory", help="show, edit and search Pagemind's memory")
+    actions = parser.add_subparsers(dest="memory_command", required=True)
+    actions.add_parser("show", help="the core blocks and the size of each tier")
+    edit = actions.add_parser("edit", help="edit a core block in $EDITOR")
+    edit.add_argument("label")
+    search = actions.add_parser("search", help="search recall or archival memory")
+    search.add_argument("query")
+    search.add_argument("--tier", choices=["recall", "archival"], default="recall")
+    search.add_argument("--page", type=int, default=1, help="page number, from 1")
+    search.add_argument("--json", action="store_true", help="print a JSON list")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    command = {"show": _show, "edit": _edit, "search": _search}[args.memory_command]
+    needs_embedder = args.memory_command == "search"
+    store = MemoryStore.open_default() if needs_embedder else MemoryStore.open()
+    try:
+        return command(store, args)
+    except CoreMemoryError as exc:
+        print(f"pagemind: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+
+
+def _show(store: MemoryStore, args: argparse.Namespace) -> int:
+    for block in store.core.blocks():
+        print(f"[{block.label}] {len(block.value)}/{block.limit} characters, version {block.version}")
+        print(block.value or "(empty)")
+        print()
+    for tier, size in store.sizes().items():
+        print(f"{tier:<18} {size:>8,}")
+    return 0
+
+
+def _edit(store: MemoryStore, args: argparse.Namespace) -> int:
+    block = store.core.get(args.label)
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "nano"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{block.label}.txt"
+        path.write_text(block.value, encoding="utf-8")
+        result = subprocess.run([*shlex.split(editor), str(path)])
+        if result.returncode != 0:
+            print(f"pagemind: the editor exited with status {result.returncode}; nothing changed", file=sys.stderr)
+            return 2
+        value = path.read_text(encoding="utf-8").rstrip("\n")
+    updated = store.core.set(block.label, value)
+    if updated.version == block.version:
+        print(f"{block.label}: unchanged")
+    else:
+        print(f"{block.label}: saved as version {updated.version} ({len(value)}/{block.limit} characters)")
+    return 0
+
+
+def _search(store: MemoryStore, args: argparse.Namespace) -> int:
+    page_index = max(1, args.page) - 1
+    if args.tier == "recall":
+        page = store.recall.search(args.query, page=page_index)
+        rows = [
+            {"id": m.id, "role": m.role, "content": m.content, "tool": m.tool_name,
+             "created_at": m.created_at.isoformat(), "conversation": m.conversation}
+            for m in page.items
+        ]
+        lines = [m.line() for m in page.items]
+    else:
+        page = store.archival.search(args.query, page=page_index)
+        rows = [{"id": p.id, "content": p.content, "tags": p.tags, "created_at": p.created_at.isoformat()}
+                for p in page.items]
+        lines = [p.line() for p in page.items]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        print(page.header())
+        for line in lines:
+            print(f"  {line}")
+    return 0

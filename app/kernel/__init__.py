@@ -1,0 +1,1 @@
+"""The agent kernel: context window, step loop, scheduler, quick-command router. Never Qt."""

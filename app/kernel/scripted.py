@@ -1,0 +1,97 @@
+"""A scripted ChatModel for deterministic tests of the loop and the context.
+
+It replays a list of tool calls (dicts, or raw text to test malformed output) and texts for
+``generate``; its tokenizer is deterministic (one token per word or punctuation mark), so token
+budgets in tests are exact and fast. It is not a substitute for the llama.cpp path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import zlib
+from typing import Any, Sequence
+
+from models import template
+from models.errors import GenerationCancelled
+from models.interface import Generation, Message, ModelInfo, TokenCallback, ToolCall, ToolCallError, ToolSpec
+from models.toolcall import tool_call_from_generation
+
+_TOKEN = re.compile(r"\w+|[^\w\s]|\s+")
+
+
+class ScriptedModel:
+    def __init__(
+        self,
+        calls: Sequence[dict[str, Any] | str] = (),
+        texts: Sequence[str] = (),
+        n_ctx: int = 4096,
+    ) -> None:
+        self.calls = list(calls)
+        self.texts = list(texts)
+        self.prompts: list[str] = []
+        self._cancel = threading.Event()
+        self.info = ModelInfo(
+            path="scripted", architecture="scripted", name="scripted", n_ctx=n_ctx,
+            n_ctx_train=n_ctx, n_vocab=50_000, n_embd=0, embedding=False,
+            chat_template=template.CHATML, file_hash="",
+        )
+
+    def tokenize(self, text: str) -> list[int]:
+        return [zlib.crc32(piece.encode()) % 50_000 for piece in _TOKEN.findall(text) if not piece.isspace()]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def render(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
+        return template.render(messages, self.info.chat_template, add_generation_prompt=add_generation_prompt)
+
+    def _emit(self, prompt: str, text: str, on_token: TokenCallback | None, max_tokens: int) -> Generation:
+        self.prompts.append(prompt)
+        pieces = [p for p in _TOKEN.findall(text)]
+        out = ""
+        for n, piece in enumerate(pieces):
+            if self._cancel.is_set():
+                self._cancel.clear()
+                raise GenerationCancelled("cancelled")
+            if n >= max_tokens:
+                return Generation(out, self.count_tokens(prompt), self.count_tokens(prompt), n, "length")
+            out += piece
+            if on_token is not None:
+                on_token(piece)
+        n_prompt = self.count_tokens(prompt)
+        return Generation(out, n_prompt, n_prompt, len(pieces), "stop")
+
+    def generate(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int = 256,
+        grammar: str | None = None,
+        stop: Sequence[str] = (),
+        on_token: TokenCallback | None = None,
+    ) -> Generation:
+        text = self.texts.pop(0) if self.texts else f"(summary of {self.count_tokens(prompt)} tokens)"
+        return self._emit(prompt, text, on_token, max_tokens)
+
+    def tool_call(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        *,
+        max_tokens: int = 512,
+        on_token: TokenCallback | None = None,
+    ) -> ToolCall | ToolCallError:
+        if not self.calls:
+            raise AssertionError("the scripted model ran out of calls")
+        step = self.calls.pop(0)
+        raw = step if isinstance(step, str) else json.dumps({"thought": "", "args": {}, **step})
+        generation = self._emit(self.render(messages), raw, on_token, max_tokens)
+        return tool_call_from_generation(generation, tools, max_tokens)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def close(self) -> None:
+        pass
