@@ -31,6 +31,7 @@ test-fast: install
 
 bench: install
 	$(PY) -m tests.bench.bench_models
+	$(PY) -m tests.bench.bench_search
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

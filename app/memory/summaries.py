@@ -68,7 +68,12 @@ def summarize(model: ChatModel, previous: str, messages: Sequence[Message], budg
         prompt = _prompt(model, summary, batch)
         while model.count_tokens(prompt) + length > budget:  # one message alone is too long
             head = batch[0].content
-            batch = [dataclasses.replace(batch[0], content=head[: len(head) // 2] + " [...]")]
+            if len(head) > 40:
+                batch = [dataclasses.replace(batch[0], content=head[: len(head) // 2] + " [...]")]
+            elif len(summary) > 40:  # the summary so far is what is too long
+                summary = summary[: len(summary) // 2] + " [...]"
+            else:
+                break  # the instruction alone fills the budget; the model will say so
             prompt = _prompt(model, summary, batch)
         generation = model.generate(prompt, max_tokens=length)
         summary = generation.text.strip() or summary

@@ -152,3 +152,12 @@ def test_real_tokenizer_counts_and_eviction(store: MemoryStore, tmp_path: Path):
             assert ctx.tokens_used() <= 1024 - ctx.limits.reserve
         assert store.db.fetchone("SELECT count(*) FROM summaries")[0] > 0
         assert store.recall.count("c1") >= 60
+
+
+def test_summaries_fit_even_a_tiny_budget(store: MemoryStore):
+    from app.memory.summaries import summarize
+
+    model = ScriptedModel(texts=["short"] * 50)
+    huge = [store.recall.add("c1", "user", "word " * 2000)]
+    assert summarize(model, "old summary " * 200, huge, budget=400) == "short"
+    assert all(model.count_tokens(p) <= 400 for p in model.prompts)
