@@ -15,6 +15,7 @@ is left out of the schema and filled by whoever calls the tool.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import enum
 import inspect
 import re
@@ -80,6 +81,20 @@ _BOUND_KEYS = {
 }
 
 
+class Effects:
+    """The undo records of one tool call: the tool records what it changed, the journal keeps it.
+
+    Each record is a dict with a ``kind`` and what undoing needs (see app/safety/undo.py).
+    A tool records *before* returning, right after each change succeeds.
+    """
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def record(self, kind: str, **data: Any) -> None:
+        self.records.append({"kind": kind, **data})
+
+
 @dataclass(frozen=True)
 class ToolContext:
     """What the caller of a tool passes besides the model's arguments.
@@ -89,6 +104,11 @@ class ToolContext:
     """
 
     services: dict[str, Any] = field(default_factory=dict)
+
+    def effects(self) -> Effects:
+        """Where a tool records its undo data (a throwaway recorder when the caller keeps none)."""
+        found = self.services.get("effects")
+        return found if isinstance(found, Effects) else Effects()
 
     def get(self, kind: str) -> Any:
         """The service of ``kind``; LookupError when the caller provided none."""
@@ -115,6 +135,10 @@ class Tool(Generic[P]):
     context_param: str | None = None
     converters: Mapping[str, Convert] = field(default_factory=dict, repr=False)
     """Valid JSON value -> the function's argument, per parameter."""
+    paths: tuple[str, ...] = ()
+    """Parameters that name files or folders: the safety policy resolves and checks them."""
+    untrusted_output: bool = False
+    """The result carries text from outside (file contents, other programs): it taints the turn."""
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> str:
         return self.fn(*args, **kwargs)
@@ -216,7 +240,13 @@ REGISTRY = Registry()
 
 
 def tool(
-    *, risk: Risk, name: str | None = None, heartbeat: bool = True, registry: Registry | None = None
+    *,
+    risk: Risk,
+    name: str | None = None,
+    heartbeat: bool = True,
+    registry: Registry | None = None,
+    paths: Iterable[str] = (),
+    untrusted_output: bool = False,
 ) -> Callable[[Callable[P, str]], Tool[P]]:
     """Make a typed, documented function a :class:`Tool` and register it.
 
@@ -225,10 +255,16 @@ def tool(
         name: the name the model calls it by (the function's name by default).
         heartbeat: add the ``request_heartbeat`` parameter (False for ``send_message``).
         registry: where to register it (:data:`REGISTRY` by default).
+        paths: the parameters that name files or folders (str or list[str]).
+        untrusted_output: the result carries outside text (file contents, program output).
     """
 
     def decorate(fn: Callable[P, str]) -> Tool[P]:
         made = _make_tool(fn, risk, name or fn.__name__, heartbeat)
+        missing = [p for p in paths if p not in made.parameters["properties"]]
+        if missing:
+            raise ToolDefinitionError(f"@tool {fn.__qualname__}: paths names unknown parameters {missing}")
+        made = dataclasses.replace(made, paths=tuple(paths), untrusted_output=untrusted_output)
         return (registry if registry is not None else REGISTRY).register(made)
 
     return decorate
