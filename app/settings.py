@@ -31,6 +31,8 @@ class Settings:
     """llama.cpp threads; 0 picks the number of physical cores."""
     temperature: float = 0.2
     allowed_roots: list[str] = field(default_factory=lambda: ["~"])
+    permission_rules: list[str] = field(default_factory=list)
+    """Standing permissions the user granted, each "TIER TARGET" (e.g. "write ~/Notes")."""
 
     def validate(self) -> None:
         if self.context_length < 256:

@@ -1,9 +1,9 @@
 """The memory tools, with MemGPT's signatures: the model pages its own memory in and out.
 
-Each needs the ``memory`` service (an ``app.memory.store.MemoryStore``) in its ToolContext. Core
-edits change only Pagemind's own memory, not the user's files; they carry the ``write`` tier so
-the gate can still ask when the turn holds untrusted text (a poisoned document must not be able to
-rewrite what Pagemind believes about its user).
+Each needs the ``memory`` service (an ``app.memory.store.MemoryStore``) in its ToolContext. They
+are ``internal``: they change only Pagemind's own memory, never the user's files. Edits still carry
+the ``write`` tier, so the gate asks when the turn holds untrusted text (a poisoned document must
+not be able to rewrite what Pagemind believes about its user).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def _memory(context: ToolContext):  # -> MemoryStore (kept untyped: tools never 
     return context.get("memory")
 
 
-@tool(risk="write")
+@tool(risk="write", internal=True)
 def core_memory_append(label: Annotated[str, MaxLen(40)], content: Annotated[str, MaxLen(1000)],
                        context: ToolContext) -> str:
     """Add a line to a core memory block, which stays in your context at all times.
@@ -33,7 +33,7 @@ def core_memory_append(label: Annotated[str, MaxLen(40)], content: Annotated[str
     return f"Appended to {label} ({len(block.value)}/{block.limit} characters)."
 
 
-@tool(risk="write")
+@tool(risk="write", internal=True)
 def core_memory_replace(label: Annotated[str, MaxLen(40)], old_content: Annotated[str, MaxLen(1000)],
                         new_content: Annotated[str, MaxLen(1000)], context: ToolContext) -> str:
     """Replace exact text in a core memory block; an empty new_content deletes it.
@@ -47,7 +47,7 @@ def core_memory_replace(label: Annotated[str, MaxLen(40)], old_content: Annotate
     return f"Replaced in {label} ({len(block.value)}/{block.limit} characters)."
 
 
-@tool(risk="write")
+@tool(risk="write", internal=True)
 def archival_memory_insert(content: Annotated[str, MaxLen(4000)], context: ToolContext) -> str:
     """Store a passage in archival memory, for later search. Use it for anything worth keeping.
 
@@ -58,7 +58,7 @@ def archival_memory_insert(content: Annotated[str, MaxLen(4000)], context: ToolC
     return f"Stored as archival passage {passage.id}."
 
 
-@tool(risk="read")
+@tool(risk="read", internal=True)
 def archival_memory_search(query: Annotated[str, MaxLen(300)], context: ToolContext, page: Page = 0) -> str:
     """Search archival memory by meaning and words.
 
@@ -70,7 +70,7 @@ def archival_memory_search(query: Annotated[str, MaxLen(300)], context: ToolCont
     return "\n".join([found.header(), *(p.line() for p in found.items)])
 
 
-@tool(risk="read")
+@tool(risk="read", internal=True)
 def conversation_search(query: Annotated[str, MaxLen(300)], context: ToolContext, page: Page = 0) -> str:
     """Search every earlier message of every conversation (recall memory).
 
@@ -89,7 +89,7 @@ def _day(text: str, name: str) -> datetime.date:
         raise ValueError(f"{name} must be a date like 2026-03-31, not {text!r}") from None
 
 
-@tool(risk="read")
+@tool(risk="read", internal=True)
 def conversation_search_date(start_date: Annotated[str, MaxLen(10)], end_date: Annotated[str, MaxLen(10)],
                              context: ToolContext, page: Page = 0) -> str:
     """List the messages exchanged between two dates, both included, oldest first.

@@ -139,6 +139,8 @@ class Tool(Generic[P]):
     """Parameters that name files or folders: the safety policy resolves and checks them."""
     untrusted_output: bool = False
     """The result carries text from outside (file contents, other programs): it taints the turn."""
+    internal: bool = False
+    """It changes only Pagemind's own memory, never the user's files or programs."""
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> str:
         return self.fn(*args, **kwargs)
@@ -160,6 +162,18 @@ class Tool(Generic[P]):
             schema["required"].remove(HEARTBEAT)
         return jsonschema.Draft202012Validator(schema)
 
+    def invalid(self, args: Mapping[str, Any]) -> str | None:
+        """The ``Error: ...`` line for arguments that do not match the schema, else None."""
+        kwargs, _ = self.split_args(args)
+        problems = sorted(self._validator.iter_errors(kwargs), key=lambda e: [str(p) for p in e.absolute_path])
+        if not problems:
+            return None
+        detail = "; ".join(
+            (f"{'/'.join(map(str, p.absolute_path))}: " if p.absolute_path else "") + p.message
+            for p in problems[:3]
+        )
+        return _one_line(f"Error: invalid arguments for {self.name}: {detail}")
+
     def call(
         self, args: Mapping[str, Any], context: ToolContext | None = None, *, limit: int = MAX_RESULT_CHARS
     ) -> str:
@@ -170,13 +184,9 @@ class Tool(Generic[P]):
         propagate (they are not Exceptions).
         """
         kwargs, _ = self.split_args(args)
-        problems = sorted(self._validator.iter_errors(kwargs), key=lambda e: [str(p) for p in e.absolute_path])
-        if problems:
-            detail = "; ".join(
-                (f"{'/'.join(map(str, p.absolute_path))}: " if p.absolute_path else "") + p.message
-                for p in problems[:3]
-            )
-            return _one_line(f"Error: invalid arguments for {self.name}: {detail}")
+        problem = self.invalid(args)
+        if problem is not None:
+            return problem
         try:
             kwargs = {key: self.converters[key](value) for key, value in kwargs.items()}
             if self.context_param:
@@ -247,6 +257,7 @@ def tool(
     registry: Registry | None = None,
     paths: Iterable[str] = (),
     untrusted_output: bool = False,
+    internal: bool = False,
 ) -> Callable[[Callable[P, str]], Tool[P]]:
     """Make a typed, documented function a :class:`Tool` and register it.
 
@@ -257,6 +268,7 @@ def tool(
         registry: where to register it (:data:`REGISTRY` by default).
         paths: the parameters that name files or folders (str or list[str]).
         untrusted_output: the result carries outside text (file contents, program output).
+        internal: it changes only Pagemind's own memory (the policy lets it run untainted).
     """
 
     def decorate(fn: Callable[P, str]) -> Tool[P]:
@@ -264,7 +276,7 @@ def tool(
         missing = [p for p in paths if p not in made.parameters["properties"]]
         if missing:
             raise ToolDefinitionError(f"@tool {fn.__qualname__}: paths names unknown parameters {missing}")
-        made = dataclasses.replace(made, paths=tuple(paths), untrusted_output=untrusted_output)
+        made = dataclasses.replace(made, paths=tuple(paths), untrusted_output=untrusted_output, internal=internal)
         return (registry if registry is not None else REGISTRY).register(made)
 
     return decorate

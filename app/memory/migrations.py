@@ -93,4 +93,23 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        2,
+        "the action journal",
+        """
+        CREATE SEQUENCE journal_ids START 1;
+        CREATE TABLE journal (
+            id BIGINT PRIMARY KEY DEFAULT nextval('journal_ids'),
+            tool VARCHAR NOT NULL,
+            args VARCHAR NOT NULL,
+            risk VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            result VARCHAR,
+            undo VARCHAR,
+            started_at TIMESTAMP NOT NULL,
+            finished_at TIMESTAMP,
+            undone_at TIMESTAMP
+        );
+        """,
+    ),
 ]

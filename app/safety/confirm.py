@@ -1,0 +1,72 @@
+"""Asking the user: the Confirmer protocol, a terminal prompt, and a scripted one for tests.
+
+The GUI's dialog implements the same protocol. A confirmer only ever sees calls the policy would
+allow with consent: a denial never reaches it, so no answer can override one.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Protocol, TextIO
+
+Answer = Literal["once", "always", "deny"]
+
+
+@dataclass(frozen=True)
+class Request:
+    tool: str
+    args: dict[str, Any]
+    risk: str
+    reason: str
+    """Why it asks: the tier, the rule, or the untrusted text and where it came from."""
+    description: str
+    """What will happen, in words."""
+    can_always: bool
+    """Whether "Always allow here" may be offered (never for destructive or tainted calls)."""
+
+
+class Confirmer(Protocol):
+    def confirm(self, request: Request) -> Answer: ...
+
+
+class TerminalConfirmer:
+    """Asks on the terminal; with ``assume_yes`` every question is answered "once"."""
+
+    def __init__(self, assume_yes: bool = False, stream: TextIO | None = None,
+                 read: Callable[[str], str] = input) -> None:
+        self.assume_yes = assume_yes
+        self.stream = stream or sys.stderr
+        self.read = read
+
+    def confirm(self, request: Request) -> Answer:
+        args = json.dumps(request.args, ensure_ascii=False)
+        print(f"\nPagemind wants to {request.description}\n  {request.tool} {args}\n"
+              f"  risk: {request.risk}; asking because {request.reason}", file=self.stream)
+        if self.assume_yes:
+            print("  allowed (--yes)", file=self.stream)
+            return "once"
+        choices = "[y]es once, [a]lways here, [N]o" if request.can_always else "[y]es once, [N]o"
+        try:
+            answer = self.read(f"  Allow? {choices}: ").strip().lower()
+        except EOFError:
+            answer = ""
+        if answer in ("y", "yes"):
+            return "once"
+        if answer in ("a", "always") and request.can_always:
+            return "always"
+        return "deny"
+
+
+@dataclass
+class ScriptedConfirmer:
+    """Answers from a list (then ``default``), and keeps every request it saw."""
+
+    answers: list[Answer] = field(default_factory=list)
+    default: Answer = "deny"
+    seen: list[Request] = field(default_factory=list)
+
+    def confirm(self, request: Request) -> Answer:
+        self.seen.append(request)
+        return self.answers.pop(0) if self.answers else self.default
