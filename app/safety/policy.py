@@ -129,7 +129,10 @@ class Policy:
         if tool.risk in ("read", "destructive"):
             return None
         if targets:
-            folder = targets[0] if targets[0].is_dir() else targets[0].parent
+            try:
+                folder = targets[0] if targets[0].is_dir() else targets[0].parent
+            except OSError:  # a name too long for the system, say: no rule for it
+                return None
             return Rule(tool.risk, str(folder))
         name = args.get("name")
         return Rule(tool.risk, name) if tool.risk == "launch" and isinstance(name, str) else None

@@ -1,0 +1,1 @@
+"""The permission gate, the action journal and undo: how Pagemind acts safely on the computer."""

@@ -1,0 +1,535 @@
+"""The file tools on real files, and undo: every undoable action, done through the tool and undone
+record by record, leaves the tree byte-identical; undo refuses when the world changed since.
+
+HOME and the trash live below tmp_path, so no test touches the real home or the real trash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import stat
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import send2trash
+from send2trash import plat_other
+
+from app.safety.undo import UndoRefused, undo
+from tools import files
+from tools.registry import Effects, Tool, ToolContext
+
+Args = Callable[[Path], dict[str, Any]]
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A home folder, and XDG_DATA_HOME (where the home trash is), below tmp_path.
+
+    send2trash reads XDG_DATA_HOME when it is imported: its module is reloaded to see the test's
+    value, and reloaded again afterwards.
+    """
+    folder = tmp_path / "home"
+    folder.mkdir()
+    monkeypatch.setenv("HOME", str(folder))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    importlib.reload(plat_other)
+    yield folder
+    monkeypatch.undo()
+    importlib.reload(plat_other)
+
+
+@pytest.fixture
+def trash(tmp_path: Path) -> Path:
+    """The home trash of the test (send2trash's own freedesktop implementation is required)."""
+    if send2trash.send2trash.__module__ != plat_other.__name__:
+        pytest.skip("send2trash uses GIO here, whose trash cannot be moved below tmp_path")
+    return tmp_path / "xdg" / "Trash"
+
+
+@pytest.fixture
+def work(home: Path) -> Path:
+    """A small tree: text and binary files with various modes, a hidden file, a link, folders."""
+    root = home / "work"
+    (root / "docs" / "deep").mkdir(parents=True)
+    (root / "empty").mkdir()
+    (root / "a.txt").write_text("alpha\n")
+    (root / "script.sh").write_text("#!/bin/sh\necho hello\n")
+    (root / "script.sh").chmod(0o755)
+    (root / "private.txt").write_text("mine only\n")
+    (root / "private.txt").chmod(0o600)
+    (root / ".hidden").write_text("hidden\n")
+    (root / "docs" / "b.md").write_text("# Bee\n" * 50)
+    (root / "docs" / "deep" / "c.bin").write_bytes(bytes(range(256)))
+    (root / "docs" / "link-to-a").symlink_to("../a.txt")
+    return root
+
+
+def snapshot(root: Path) -> dict[str, tuple[Any, ...]]:
+    """Every entry under ``root`` with its type and mode, file bytes and link targets."""
+    tree: dict[str, tuple[Any, ...]] = {".": ("dir", stat.S_IMODE(root.lstat().st_mode))}
+    for folder, dirs, names in os.walk(root):
+        for name in dirs + names:
+            path = Path(folder, name)
+            info = path.lstat()
+            mode = stat.S_IMODE(info.st_mode)
+            if stat.S_ISLNK(info.st_mode):
+                tree[str(path.relative_to(root))] = ("link", os.readlink(path))
+            elif stat.S_ISDIR(info.st_mode):
+                tree[str(path.relative_to(root))] = ("dir", mode)
+            else:
+                tree[str(path.relative_to(root))] = ("file", mode, path.read_bytes())
+    return tree
+
+
+def run(tool: Tool[Any], effects: Effects | None = None, **args: Any) -> str:
+    return tool.call(args, ToolContext({"effects": effects if effects is not None else Effects()}))
+
+
+def undo_all(effects: Effects) -> list[str]:
+    return [undo(record) for record in reversed(effects.records)]
+
+
+# -- the round trip ---------------------------------------------------------------------------------
+
+ROUND_TRIPS: dict[str, tuple[Tool[Any], Args]] = {
+    "write a new file": (files.write_file, lambda w: {"path": str(w / "new.txt"), "content": "fresh\n"}),
+    "write a new file, relative to home": (files.write_file, lambda w: {"path": "work/docs/n.txt", "content": "é"}),
+    "overwrite": (files.write_file,
+                  lambda w: {"path": str(w / "script.sh"), "content": "echo bye\n", "overwrite": True}),
+    "create a folder": (files.create_folder, lambda w: {"path": str(w / "empty" / "new")}),
+    "create nested folders": (files.create_folder, lambda w: {"path": str(w / "x" / "y" / "z")}),
+    "move a file into a folder": (files.move, lambda w: {"src": str(w / "a.txt"), "dst": str(w / "docs")}),
+    "rename a file": (files.move, lambda w: {"src": str(w / "private.txt"), "dst": str(w / "renamed.txt")}),
+    "move a folder": (files.move, lambda w: {"src": str(w / "docs"), "dst": str(w / "empty")}),
+    "move a link": (files.move, lambda w: {"src": str(w / "docs" / "link-to-a"), "dst": str(w / "link")}),
+    "copy a file": (files.copy, lambda w: {"src": str(w / "script.sh"), "dst": str(w / "docs")}),
+    "copy a folder": (files.copy, lambda w: {"src": str(w / "docs"), "dst": str(w / "docs copy")}),
+    "delete a file": (files.delete, lambda w: {"path": str(w / "private.txt")}),
+    "delete a folder": (files.delete, lambda w: {"path": str(w / "docs")}),
+    "delete a link": (files.delete, lambda w: {"path": str(w / "docs" / "link-to-a")}),
+}
+
+
+@pytest.mark.parametrize("action", ROUND_TRIPS)
+def test_every_undoable_action_undone_leaves_the_tree_byte_identical(action: str, work: Path, trash: Path):
+    tool, args = ROUND_TRIPS[action]
+    before = snapshot(work)
+    effects = Effects()
+    result = run(tool, effects, **args(work))
+    assert not result.startswith("Error"), result
+    assert effects.records and snapshot(work) != before
+    done = undo_all(effects)
+    assert snapshot(work) == before
+    assert all(line and "\n" not in line for line in done)
+
+
+def test_a_file_edited_after_it_was_written_is_not_undone(work: Path, trash: Path):
+    effects = Effects()
+    run(files.write_file, effects, path=str(work / "new.txt"), content="one")
+    (work / "new.txt").write_text("the user's edit")
+    with pytest.raises(UndoRefused, match=r"new\.txt was edited since$"):
+        undo_all(effects)
+    assert (work / "new.txt").read_text() == "the user's edit"
+
+
+def test_an_overwritten_file_edited_again_is_not_restored(work: Path):
+    effects = Effects()
+    run(files.write_file, effects, path=str(work / "a.txt"), content="two", overwrite=True)
+    (work / "a.txt").write_text("three")
+    with pytest.raises(UndoRefused, match="a.txt was edited since"):
+        undo_all(effects)
+    assert (work / "a.txt").read_text() == "three"
+
+
+def test_a_move_is_not_undone_once_its_source_is_taken_again(work: Path):
+    effects = Effects()
+    run(files.move, effects, src=str(work / "a.txt"), dst=str(work / "b.txt"))
+    (work / "a.txt").write_text("a new a.txt")
+    with pytest.raises(UndoRefused, match="a.txt is taken again"):
+        undo_all(effects)
+    assert (work / "a.txt").read_text() == "a new a.txt" and (work / "b.txt").read_text() == "alpha\n"
+
+
+def test_a_move_whose_destination_is_gone_is_not_undone(work: Path):
+    effects = Effects()
+    run(files.move, effects, src=str(work / "a.txt"), dst=str(work / "b.txt"))
+    (work / "b.txt").rename(work / "c.txt")
+    with pytest.raises(UndoRefused, match="b.txt no longer exists"):
+        undo_all(effects)
+
+
+def test_a_folder_filled_after_it_was_created_is_not_undone(work: Path, trash: Path):
+    effects = Effects()
+    run(files.create_folder, effects, path=str(work / "new"))
+    (work / "new" / "mine.txt").write_text("x")
+    with pytest.raises(UndoRefused, match="new is no longer empty"):
+        undo_all(effects)
+    assert (work / "new" / "mine.txt").exists()
+
+
+def test_a_copied_folder_changed_since_is_not_undone(work: Path, trash: Path):
+    effects = Effects()
+    run(files.copy, effects, src=str(work / "docs"), dst=str(work / "copy"))
+    (work / "copy" / "b.md").write_text("edited")
+    with pytest.raises(UndoRefused, match="copy was changed since"):
+        undo_all(effects)
+
+
+def test_a_trashed_file_is_not_restored_over_a_new_one(work: Path, trash: Path):
+    effects = Effects()
+    run(files.delete, effects, path=str(work / "a.txt"))
+    (work / "a.txt").write_text("new")
+    with pytest.raises(UndoRefused, match="a.txt is taken again"):
+        undo_all(effects)
+    assert (work / "a.txt").read_text() == "new" and (trash / "files" / "a.txt").read_text() == "alpha\n"
+
+
+def test_a_trashed_file_is_found_by_its_original_path_when_its_place_in_the_trash_is_unknown(
+    work: Path, trash: Path
+):
+    (trash / "files").mkdir(parents=True)
+    (trash / "files" / "a.txt").write_text("an older a.txt from elsewhere")
+    effects = Effects()
+    run(files.delete, effects, path=str(work / "a.txt"))
+    [record] = effects.records
+    assert record == {"kind": "trashed", "path": str(work / "a.txt"), "trash": str(trash / "files" / "a 1.txt")}
+    assert undo({**record, "trash": None}) == f"Restored {work / 'a.txt'} from the trash."
+    assert (work / "a.txt").read_text() == "alpha\n" and not (trash / "info" / "a 1.txt.trashinfo").exists()
+
+
+def test_a_file_emptied_from_the_trash_cannot_come_back(work: Path, trash: Path):
+    effects = Effects()
+    run(files.delete, effects, path=str(work / "a.txt"))
+    (trash / "files" / "a.txt").unlink()
+    with pytest.raises(UndoRefused, match="a.txt is no longer in the trash"):
+        undo_all(effects)
+
+
+def test_unknown_malformed_and_unverifiable_records_are_refused(tmp_path: Path):
+    with pytest.raises(UndoRefused, match="'launched' cannot be undone"):
+        undo({"kind": "launched"})
+    with pytest.raises(UndoRefused, match="the moved record lacks 'dst'"):
+        undo({"kind": "moved", "src": "/x"})
+    (tmp_path / "f.txt").write_text("x")
+    with pytest.raises(UndoRefused, match="cannot tell whether .*f.txt was edited since"):
+        undo({"kind": "created", "path": str(tmp_path / "f.txt"), "sha256": None})
+    assert (tmp_path / "f.txt").exists()
+
+
+# -- list_dir -----------------------------------------------------------------------------------------
+
+def listed(result: str) -> list[str]:
+    """The entry names of a list_dir result, in order."""
+    return [line.split("  ")[0].split(" -> ")[0] for line in result.splitlines()[1:] if not line.startswith("...")]
+
+
+def test_list_dir_sorts_by_name_size_or_time_and_hides_dot_files(work: Path):
+    (work / "Big.log").write_bytes(b"x" * 5000)
+    os.utime(work / "a.txt", (1e9, 1e9))
+    os.utime(work / "Big.log", (2e9, 2e9))
+    by_name = run(files.list_dir, path=str(work))
+    assert by_name.splitlines()[0] == (f"{work}: 2 folders, 4 files, and 1 hidden entries not shown "
+                                       "(hidden=true shows them); sorted by name:")
+    assert listed(by_name) == ["a.txt", "Big.log", "docs/", "empty/", "private.txt", "script.sh"]
+    by_size = listed(run(files.list_dir, path=str(work), sort="size"))
+    assert by_size[:4] == ["Big.log", "script.sh", "private.txt", "a.txt"]
+    assert listed(run(files.list_dir, path=str(work), sort="modified"))[0] == "Big.log"
+    assert listed(run(files.list_dir, path=str(work), sort="modified"))[-1] == "a.txt"
+    assert ".hidden" in listed(run(files.list_dir, path=str(work), hidden=True))
+
+
+def test_list_dir_shows_sizes_folders_and_links(work: Path):
+    result = run(files.list_dir, path="~/work/docs")
+    assert "b.md  300 B  " in result and "\ndeep/  " in result and "link-to-a -> ../a.txt" in result
+
+
+def test_list_dir_says_when_it_stops_at_the_limit_and_is_quick_on_a_big_folder(tmp_path: Path):
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(5000):
+        (big / f"file{i:04}.txt").write_bytes(b"x" * (i % 97))
+    started = time.perf_counter()
+    result = run(files.list_dir, path=str(big), sort="size", limit=20)
+    assert time.perf_counter() - started < 2.0
+    assert len(listed(result)) == 20
+    assert result.endswith("... 4980 more not shown (limit 20; raise it, or use find_files).")
+
+
+def test_list_dir_errors_name_the_problem(work: Path):
+    assert run(files.list_dir, path=str(work / "a.txt")) == (
+        f"Error: NotADirectoryError: {work / 'a.txt'} is a file, not a folder")
+    assert run(files.list_dir, path=str(work / "nope")) == f"Error: FileNotFoundError: {work / 'nope'} does not exist"
+
+
+# -- find_files ---------------------------------------------------------------------------------------
+
+def test_find_files_by_glob_or_name_fragment_nearest_first(work: Path):
+    (work / "docs" / "deep" / "notes.md").write_text("n")
+    result = run(files.find_files, root=str(work), pattern="*.MD")
+    assert result.splitlines()[0] == f"2 found for '*.MD' under {work}:"
+    assert [line.split("  ")[0] for line in result.splitlines()[1:]] == [
+        str(work / "docs" / "b.md"), str(work / "docs" / "deep" / "notes.md")]
+    assert str(work / "script.sh") in run(files.find_files, root="~/work", pattern="SCRI")
+    assert run(files.find_files, root=str(work), pattern="zebra") == f"0 found for 'zebra' under {work}."
+
+
+def test_find_files_skips_hidden_entries_unless_the_pattern_starts_with_a_dot(work: Path):
+    assert run(files.find_files, root=str(work), pattern="hidden").startswith("0 found")
+    assert str(work / ".hidden") in run(files.find_files, root=str(work), pattern=".hid")
+
+
+def test_find_files_filters_by_date_and_size(work: Path):
+    os.utime(work / "a.txt", (1.5e9, 1.5e9))  # 2017
+    recent = run(files.find_files, root=str(work), pattern="*.txt", modified_since="2020-01-01")
+    assert "private.txt" in recent and "a.txt" not in recent
+    sized = run(files.find_files, root=str(work), pattern="*", min_size=256, max_size=299)
+    assert sized.splitlines()[0].startswith("1 found") and "c.bin  256 B" in sized
+    assert run(files.find_files, root=str(work), pattern="d*", max_size=10**9).startswith("0 found")  # no folders
+
+
+def test_find_files_stops_at_the_limit_or_the_time_and_says_so(work: Path, monkeypatch: pytest.MonkeyPatch):
+    for i in range(30):
+        (work / "empty" / f"photo{i}.jpg").write_bytes(b"")
+    limited = run(files.find_files, root=str(work), pattern="photo", limit=10)
+    assert len(limited.splitlines()) == 12
+    assert limited.endswith("Stopped at the limit of 10: there may be more (narrow the search or raise limit).")
+    monkeypatch.setattr(files, "SEARCH_SECONDS", -1.0)
+    assert "Stopped after -1 seconds: there may be more" in run(files.find_files, root=str(work), pattern="photo")
+
+
+def test_find_files_does_not_follow_links_out_of_the_folder(work: Path, tmp_path: Path):
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.txt").write_text("s")
+    (work / "out").symlink_to(tmp_path / "outside")
+    assert run(files.find_files, root=str(work), pattern="secret").startswith("0 found")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder")
+def test_find_files_skips_unreadable_folders(work: Path):
+    (work / "docs").chmod(0)
+    try:
+        result = run(files.find_files, root=str(work), pattern="*")
+    finally:
+        (work / "docs").chmod(0o755)
+    assert "Skipped 1 folders that could not be read." in result
+
+
+def test_find_files_errors_name_the_problem(work: Path):
+    assert run(files.find_files, root=str(work), pattern="x", modified_since="last week") == (
+        "Error: ValueError: modified_since must be a date like 2026-03-31, not 'last week'")
+    assert run(files.find_files, root=str(work), pattern="x", min_size=10, max_size=1) == (
+        "Error: ValueError: min_size is above max_size")
+    assert run(files.find_files, root=str(work), pattern="  ") == "Error: ValueError: the pattern is empty"
+
+
+# -- read_file ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("data", "encoding"), [
+    ("naïve café\n".encode(), "utf-8"),
+    ("\ufeffnaïve café\n".encode(), "utf-8-sig"),
+    ("naïve café\n".encode("utf-16"), "utf-16"),
+    ("naïve café\n".encode("utf-16-be").join([b"\xfe\xff", b""]), "utf-16"),
+    ("naïve café\n".encode("latin-1"), "latin-1"),
+])
+def test_read_file_detects_the_encoding(tmp_path: Path, data: bytes, encoding: str):
+    (tmp_path / "t.txt").write_bytes(data)
+    expected = f"{tmp_path / 't.txt'} ({encoding}, 11 characters):\nnaïve café\n"
+    assert run(files.read_file, path=str(tmp_path / "t.txt")) == expected
+
+
+def test_read_file_reads_on_past_its_limit(tmp_path: Path):
+    (tmp_path / "long.txt").write_text("".join(f"{i:05}\n" for i in range(2000)))  # 12,000 characters
+    first = run(files.read_file, path=str(tmp_path / "long.txt"), max_chars=12)
+    assert first == f"{tmp_path / 'long.txt'} (utf-8, characters 0 to 12):\n00000\n00001\n\n" \
+                    "[the file goes on: read_file with start=12 reads on]"
+    last = run(files.read_file, path=str(tmp_path / "long.txt"), start=11994)
+    assert last == f"{tmp_path / 'long.txt'} (utf-8, characters 11994 to 12000, the end):\n01999\n"
+    past = run(files.read_file, path=str(tmp_path / "long.txt"), start=12000)
+    assert past == f"Error: ValueError: start=12000 is past the end of {tmp_path / 'long.txt'} (12000 characters)"
+
+
+def test_read_file_reads_the_start_of_a_big_file_quickly(tmp_path: Path):
+    (tmp_path / "big.log").write_bytes("ü".encode() * 20_000_000)
+    started = time.perf_counter()
+    result = run(files.read_file, path=str(tmp_path / "big.log"))
+    assert time.perf_counter() - started < 1.0
+    assert result.endswith("ü\n[the file goes on: read_file with start=3500 reads on]")
+
+
+@pytest.mark.parametrize("data", [b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", bytes(range(128, 256)) * 4, b"text\x00more"])
+def test_read_file_refuses_binary_files(tmp_path: Path, data: bytes):
+    (tmp_path / "x.dat").write_bytes(data)
+    assert run(files.read_file, path=str(tmp_path / "x.dat")) == (
+        f"Error: ValueError: {tmp_path / 'x.dat'} is a binary file, not text; it cannot be read as text")
+
+
+def test_read_file_errors_name_the_problem(tmp_path: Path):
+    (tmp_path / "report.pdf").write_bytes(b"%PDF-1.7\n")
+    assert run(files.read_file, path=str(tmp_path / "report.pdf")) == (
+        "Error: ValueError: reading PDF files (.pdf) is not supported yet")
+    assert run(files.read_file, path=str(tmp_path)) == (
+        f"Error: IsADirectoryError: {tmp_path} is a folder, not a file (list_dir lists it)")
+    assert run(files.read_file, path=str(tmp_path / "nope.txt")).startswith("Error: FileNotFoundError:")
+    os.mkfifo(tmp_path / "pipe")
+    assert run(files.read_file, path=str(tmp_path / "pipe")) == (
+        f"Error: ValueError: {tmp_path / 'pipe'} is not a regular file")
+
+
+# -- writing ------------------------------------------------------------------------------------------
+
+def test_write_file_creates_and_records_the_hash(work: Path):
+    effects = Effects()
+    result = run(files.write_file, effects, path=str(work / "n.txt"), content="line\r\n")
+    assert result == f"Created {work / 'n.txt'} (6 B)."
+    assert (work / "n.txt").read_bytes() == b"line\r\n"
+    digest = hashlib.sha256(b"line\r\n").hexdigest()
+    assert effects.records == [{"kind": "created", "path": str(work / "n.txt"), "sha256": digest}]
+
+
+def test_write_file_replaces_only_with_overwrite_and_after_a_backup(work: Path, pagemind_home: Path):
+    refused = run(files.write_file, path=str(work / "script.sh"), content="x")
+    assert refused == (
+        f"Error: FileExistsError: {work / 'script.sh'} already exists; overwrite=true replaces it (after a backup)")
+    effects = Effects()
+    replaced = run(files.write_file, effects, path=str(work / "script.sh"), content="x", overwrite=True)
+    assert replaced.startswith(f"Replaced {work / 'script.sh'} (1 B); the old version is backed up")
+    [record] = effects.records
+    backup = Path(record["backup"])
+    assert backup.parent == pagemind_home / "data" / "backups"
+    assert backup.read_text() == "#!/bin/sh\necho hello\n" and (work / "script.sh").read_text() == "x"
+    assert stat.S_IMODE((work / "script.sh").stat().st_mode) == 0o755
+
+
+def test_write_file_errors_name_the_problem(work: Path):
+    assert run(files.write_file, path=str(work / "no" / "n.txt"), content="x") == (
+        f"Error: FileNotFoundError: the folder {work / 'no'} does not exist (create_folder makes it)")
+    assert run(files.write_file, path=str(work / "docs"), content="x", overwrite=True) == (
+        f"Error: IsADirectoryError: {work / 'docs'} is a folder")
+
+
+def test_create_folder_refuses_what_exists(work: Path):
+    assert run(files.create_folder, path=str(work / "docs")) == (
+        f"Error: FileExistsError: {work / 'docs'} already exists")
+    assert run(files.create_folder, path=str(work / "a.txt" / "sub")) == (
+        f"Error: NotADirectoryError: {work / 'a.txt'} is a file, not a folder")
+
+
+# -- move and copy ------------------------------------------------------------------------------------
+
+def test_move_and_copy_never_replace_anything(work: Path):
+    before = snapshot(work)
+    for tool in (files.move, files.copy):
+        assert run(tool, src=str(work / "a.txt"), dst=str(work / "private.txt")) == (
+            f"Error: FileExistsError: {work / 'private.txt'} already exists; "
+            "nothing was replaced (choose another name)")
+        (work / "empty" / "a.txt").write_text("other")
+        assert run(tool, src=str(work / "a.txt"), dst=str(work / "empty")).startswith("Error: FileExistsError:")
+        (work / "empty" / "a.txt").unlink()
+    assert snapshot(work) == before
+
+
+def test_move_and_copy_errors_name_the_problem(work: Path):
+    assert run(files.move, src=str(work / "nope"), dst=str(work / "x")) == (
+        f"Error: FileNotFoundError: {work / 'nope'} does not exist")
+    assert run(files.move, src=str(work / "docs"), dst=str(work / "docs" / "deep")) == (
+        f"Error: ValueError: the folder {work / 'docs'} cannot go inside itself")
+    assert run(files.copy, src=str(work / "a.txt"), dst=str(work / "no" / "a.txt")) == (
+        f"Error: FileNotFoundError: the folder {work / 'no'} does not exist")
+    assert run(files.move, src="~", dst=str(work)) == (
+        f"Error: PermissionError: {work.parent} is not to be moved or deleted")
+
+
+def test_move_moves_a_link_itself_and_copy_keeps_links_inside_folders(work: Path):
+    assert run(files.move, src=str(work / "docs" / "link-to-a"), dst=str(work / "empty")).startswith("Moved")
+    assert os.readlink(work / "empty" / "link-to-a") == "../a.txt" and (work / "a.txt").exists()
+    (work / "docs" / "inner").symlink_to("b.md")
+    copied = run(files.copy, src=str(work / "docs"), dst=str(work / "copy"))
+    assert copied == f"Copied {work / 'docs'} to {work / 'copy'}."
+    assert os.readlink(work / "copy" / "inner") == "b.md"
+    assert (work / "copy" / "deep" / "c.bin").read_bytes() == bytes(range(256))
+
+
+# -- delete -------------------------------------------------------------------------------------------
+
+def test_delete_sends_to_the_trash_and_says_where(work: Path, trash: Path):
+    effects = Effects()
+    assert run(files.delete, effects, path="~/work/docs") == f"Moved {work / 'docs'} to the trash."
+    assert effects.records == [{"kind": "trashed", "path": str(work / "docs"), "trash": str(trash / "files" / "docs")}]
+    assert (trash / "files" / "docs" / "b.md").exists()
+    assert f"Path={work / 'docs'}" in (trash / "info" / "docs.trashinfo").read_text()
+
+
+def test_delete_trashes_a_link_never_its_target(work: Path, trash: Path, tmp_path: Path):
+    (tmp_path / "precious.txt").write_text("keep")
+    (work / "out").symlink_to(tmp_path / "precious.txt")
+    assert run(files.delete, path=str(work / "out")) == f"Moved {work / 'out'} to the trash."
+    assert (tmp_path / "precious.txt").read_text() == "keep" and (trash / "files" / "out").is_symlink()
+
+
+def test_delete_refuses_when_the_trash_cannot_take_it(work: Path, trash: Path):
+    trash.parent.mkdir(parents=True)
+    trash.write_text("a file where the trash folder should be")
+    effects = Effects()
+    result = run(files.delete, effects, path=str(work / "a.txt"))
+    assert result == (f"Error: OSError: the trash cannot take {work / 'a.txt'} (Not a directory); nothing was deleted")
+    assert (work / "a.txt").read_text() == "alpha\n" and effects.records == []
+
+
+def test_delete_errors_name_the_problem(work: Path, trash: Path):
+    (work / "broken").symlink_to(work / "gone")
+    assert run(files.delete, path=str(work / "broken")) == (
+        f"Error: ValueError: {work / 'broken'} is a broken link, which the trash cannot take; it was left in place")
+    assert run(files.delete, path=str(work / "nope")) == f"Error: FileNotFoundError: {work / 'nope'} does not exist"
+    assert run(files.delete, path="~") == f"Error: PermissionError: {work.parent} is not to be moved or deleted"
+    assert (work / "broken").is_symlink()
+
+
+# -- open_path and disk_usage -------------------------------------------------------------------------
+
+def opener(tmp_path: Path, code: str) -> str:
+    script = tmp_path / "opener.py"
+    script.write_text(code)
+    return f"{sys.executable} {script}"
+
+
+def test_open_path_runs_the_opener_with_the_resolved_path(work: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    seen = tmp_path / "opened.txt"
+    monkeypatch.setenv(files.OPENER_ENV, opener(tmp_path, f"import sys; open({str(seen)!r}, 'w').write(sys.argv[1])"))
+    assert run(files.open_path, path="~/work/docs/../a.txt") == f"Opened {work / 'a.txt'}."
+    assert seen.read_text() == str(work / "a.txt")
+
+
+def test_open_path_reports_a_failing_or_missing_opener(work: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(files.OPENER_ENV, opener(tmp_path, "raise SystemExit(3)"))
+    assert run(files.open_path, path=str(work / "a.txt")) == (
+        f"Error: RuntimeError: {sys.executable} could not open {work / 'a.txt'} (exit status 3)")
+    monkeypatch.setenv(files.OPENER_ENV, "pagemind-no-such-opener")
+    assert run(files.open_path, path=str(work / "a.txt")) == (
+        "Error: FileNotFoundError: cannot open files: pagemind-no-such-opener is not installed")
+    assert run(files.open_path, path=str(work / "nope")).startswith("Error: FileNotFoundError:")
+
+
+def test_disk_usage_reports_free_and_total_space(work: Path):
+    assert run(files.disk_usage).startswith(f"The disk holding {work.parent}: ")
+    assert " free of " in run(files.disk_usage, path=str(work))
+
+
+# -- declarations -------------------------------------------------------------------------------------
+
+def test_each_tool_declares_its_risk_and_path_parameters():
+    declared = {t.name: (t.risk, t.paths, t.untrusted_output) for t in (
+        files.list_dir, files.find_files, files.read_file, files.write_file, files.create_folder, files.move,
+        files.copy, files.delete, files.open_path, files.disk_usage)}
+    assert declared == {
+        "list_dir": ("read", ("path",), False), "find_files": ("read", ("root",), False),
+        "read_file": ("read", ("path",), True), "write_file": ("write", ("path",), False),
+        "create_folder": ("write", ("path",), False), "move": ("write", ("src", "dst"), False),
+        "copy": ("write", ("src", "dst"), False), "delete": ("destructive", ("path",), False),
+        "open_path": ("launch", ("path",), False), "disk_usage": ("read", ("path",), False),
+    }

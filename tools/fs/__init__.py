@@ -1,0 +1,1 @@
+"""What the file tools build on: path resolution, listings, text decoding, fingerprints, backups, the trash."""
