@@ -12,7 +12,7 @@ from models.errors import ModelError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from app.cli import doctor, memory_cmd, models_cmd, undo_cmd
+    from app.cli import doctor, memory_cmd, models_cmd, rules_cmd, undo_cmd
 
     parser = argparse.ArgumentParser(
         prog="pagemind", description="A private desktop assistant on a local model."
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     models_cmd.add_parser(sub)
     memory_cmd.add_parser(sub)
     undo_cmd.add_parser(sub)
+    rules_cmd.add_parser(sub)
     return parser
 
 

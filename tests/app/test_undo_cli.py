@@ -61,3 +61,15 @@ def test_nothing_to_undo(pagemind_home: Path):
     result = run("undo", home=pagemind_home)
     assert result.returncode == 2 and "nothing to undo" in result.stderr
     assert run("undo", "--list", home=pagemind_home).stdout.strip() == "The journal is empty."
+
+
+def test_rules_are_listed_and_revoked(pagemind_home: Path, home: Path):
+    from app.safety.policy import Policy, Rule
+
+    assert "No standing rules" in run("rules", home=pagemind_home).stdout
+    Policy(roots=["~"]).grant(Rule("write", str(home / "Notes")))
+    assert run("rules", "list", home=pagemind_home).stdout.strip() == f"write {home / 'Notes'}"
+    revoked = run("rules", "revoke", f"write {home / 'Notes'}", home=pagemind_home)
+    assert revoked.returncode == 0 and "Revoked" in revoked.stdout
+    missing = run("rules", "revoke", "launch firefox", home=pagemind_home)
+    assert missing.returncode == 2 and "there is no rule" in missing.stderr
