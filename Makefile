@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-ARGS   ?=
+ARGS   ?= --help
 
 .PHONY: install setup run test test-fast bench clean
 
