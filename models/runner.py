@@ -197,6 +197,8 @@ class RunnerClient:
         return errors.RunnerCrashed(f"the model runner {how} during {op}{reloaded}")
 
     def _call_once(self, op: str, on_token: Callable[[str], None] | None, kwargs: dict[str, Any]) -> Any:
+        if self._process is not None and not self._process.is_alive():
+            raise self._crashed(op)  # it died between requests: the same report, the same reload
         conn = self._ensure_started()
         req = next(self._ids)
         self._current = req
