@@ -31,7 +31,15 @@ from typing import Any, Callable, Iterator, Sequence
 from models import template
 from models.errors import GenerationCancelled, ModelError, RemoteError
 from models.grammar import tool_call_grammar, tool_call_schema
-from models.interface import Generation, Message, ModelInfo, TokenCallback, ToolCall, ToolCallError, ToolSpec
+from models.interface import (
+    Generation,
+    Message,
+    ModelInfo,
+    TokenCallback,
+    ToolCall,
+    ToolCallError,
+    ToolSpec,
+)
 from models.toolcall import tool_call_from_generation
 
 log = logging.getLogger(__name__)

@@ -20,10 +20,17 @@ import llama_cpp
 import numpy as np
 
 from models import gguf_file, prefix_store, template
-from models.llama_env import clear_log, default_threads, last_error
 from models.errors import GenerationCancelled, ModelError, ModelLoadError
 from models.grammar import tool_call_grammar
-from models.interface import Generation, Message, ModelInfo, ToolCall, ToolCallError, ToolSpec
+from models.interface import (
+    Generation,
+    Message,
+    ModelInfo,
+    ToolCall,
+    ToolCallError,
+    ToolSpec,
+)
+from models.llama_env import clear_log, default_threads, last_error
 from models.toolcall import tool_call_from_generation
 
 log = logging.getLogger(__name__)

@@ -67,7 +67,7 @@ def archival_memory_search(query: Annotated[str, MaxLen(300)], context: ToolCont
         page: which page of results, from 0.
     """
     found = _memory(context).archival.search(query, page=page)
-    return "\n".join([found.header(), *(p.line() for p in found.items)])
+    return found.text()
 
 
 @tool(risk="read", internal=True)
@@ -79,7 +79,7 @@ def conversation_search(query: Annotated[str, MaxLen(300)], context: ToolContext
         page: which page of results, from 0.
     """
     found = _memory(context).recall.search(query, page=page)
-    return "\n".join([found.header(), *(m.line() for m in found.items)])
+    return found.text()
 
 
 def _day(text: str, name: str) -> datetime.date:
@@ -105,4 +105,4 @@ def conversation_search_date(start_date: Annotated[str, MaxLen(10)], end_date: A
     found = _memory(context).recall.search_date(
         datetime.datetime.combine(start, datetime.time.min), datetime.datetime.combine(end, datetime.time.max), page=page
     )
-    return "\n".join([found.header(), *(m.line() for m in found.items)])
+    return found.text()

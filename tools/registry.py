@@ -24,7 +24,17 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise
-from typing import Annotated, Any, Generic, Literal, ParamSpec, Union, get_args, get_origin, get_type_hints
+from typing import (
+    Annotated,
+    Any,
+    Generic,
+    Literal,
+    ParamSpec,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 import jsonschema
 

@@ -11,19 +11,11 @@ from pathlib import Path
 
 import psutil
 
+from tools.fs.listing import human_size
 from tools.processes import SAMPLE_S, Sample, duration, sample_processes, top_processes
 from tools.registry import tool
 
 TOP = 5
-
-
-def _size(size: float) -> str:
-    """A byte count in the largest unit that keeps it at 1 or more, e.g. "3.2 GB"."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TB"
 
 
 def _cpu(percent: float) -> str:
@@ -38,16 +30,16 @@ def _cpu(percent: float) -> str:
 
 def _memory() -> str:
     ram, swap = psutil.virtual_memory(), psutil.swap_memory()
-    text = f"Memory: {_size(ram.total - ram.available)} of {_size(ram.total)} used ({ram.percent:.0f}%), "
-    text += f"{_size(ram.available)} available; swap: "
-    return text + (f"{_size(swap.used)} of {_size(swap.total)} used ({swap.percent:.0f}%)" if swap.total else "none")
+    text = f"Memory: {human_size(ram.total - ram.available)} of {human_size(ram.total)} used ({ram.percent:.0f}%), "
+    text += f"{human_size(ram.available)} available; swap: "
+    return text + (f"{human_size(swap.used)} of {human_size(swap.total)} used ({swap.percent:.0f}%)" if swap.total else "none")
 
 
 def _disk() -> str:
     home = Path.home()
     usage = psutil.disk_usage(str(home))
-    used = f"{_size(usage.used)} of {_size(usage.total)} used ({usage.percent:.0f}%)"
-    return f"Disk ({home}): {used}, {_size(usage.free)} free"
+    used = f"{human_size(usage.used)} of {human_size(usage.total)} used ({usage.percent:.0f}%)"
+    return f"Disk ({home}): {used}, {human_size(usage.free)} free"
 
 
 def _battery() -> str:
@@ -70,7 +62,7 @@ def _network() -> str:
         name for name, stats in psutil.net_if_stats().items()
         if stats.isup and "loopback" not in stats.flags.split(",") and "loopback" not in name.lower()
     ]
-    traffic = f"sent {_size(counters.bytes_sent)}, received {_size(counters.bytes_recv)}" if counters else "no counters"
+    traffic = f"sent {human_size(counters.bytes_sent)}, received {human_size(counters.bytes_recv)}" if counters else "no counters"
     return f"Network: {traffic} since boot; up: {', '.join(sorted(up)) or 'no interface'}"
 
 

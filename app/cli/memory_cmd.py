@@ -80,16 +80,12 @@ def _search(store: MemoryStore, args: argparse.Namespace) -> int:
              "created_at": m.created_at.isoformat(), "conversation": m.conversation}
             for m in page.items
         ]
-        lines = [m.line() for m in page.items]
     else:
         page = store.archival.search(args.query, page=page_index)
         rows = [{"id": p.id, "content": p.content, "tags": p.tags, "created_at": p.created_at.isoformat()}
                 for p in page.items]
-        lines = [p.line() for p in page.items]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
-        print(page.header())
-        for line in lines:
-            print(f"  {line}")
+        print(page.text())
     return 0

@@ -20,7 +20,8 @@ from typing import Callable, Sequence
 from app.memory.recall import Message
 from app.memory.store import MemoryStore
 from app.memory.summaries import summarize
-from models.interface import ChatModel, Message as ChatMessage, ToolSpec
+from models.interface import ChatModel, ToolSpec
+from models.interface import Message as ChatMessage
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,15 @@ from typing import Any, Sequence
 
 from models import template
 from models.errors import GenerationCancelled
-from models.interface import Generation, Message, ModelInfo, TokenCallback, ToolCall, ToolCallError, ToolSpec
+from models.interface import (
+    Generation,
+    Message,
+    ModelInfo,
+    TokenCallback,
+    ToolCall,
+    ToolCallError,
+    ToolSpec,
+)
 from models.toolcall import tool_call_from_generation
 
 _TOKEN = re.compile(r"\w+|[^\w\s]|\s+")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from app.memory.db import Database
-from app.memory.paging import PAGE_SIZE, Page, page_of
+from app.memory.paging import PAGE_SIZE, Page, ranked_page
 from app.memory.search import HybridIndex
 
 CORPUS = "archival"
@@ -75,7 +75,4 @@ class Archival:
             )
             ids = {r[0] for r in rows}
         hits = self.index.search(CORPUS, query, limit=(page + 1) * size + size * 10, ids=ids)
-        order = {hit.item_id: rank for rank, hit in enumerate(hits)}
-        chosen = sorted(self.get_many([h.item_id for h in hits[page * size : (page + 1) * size]]),
-                        key=lambda p: order[p.id])
-        return page_of(chosen, page, total=len(hits), size=size)
+        return ranked_page([h.item_id for h in hits], page, self.get_many, size)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from app.memory.db import Database
-from app.memory.paging import PAGE_SIZE, Page, page_of
+from app.memory.paging import PAGE_SIZE, Page, page_of, ranked_page
 from app.memory.search import HybridIndex
 from models.errors import ModelError
 
@@ -129,10 +129,7 @@ class Recall:
     def search(self, query: str, page: int = 0, size: int = PAGE_SIZE) -> Page[Message]:
         """Messages matching ``query`` by words and meaning, best first, paginated."""
         hits = self.index.search(CORPUS, query, limit=(page + 1) * size + size * 10)
-        order = {hit.item_id: rank for rank, hit in enumerate(hits)}
-        wanted = [h.item_id for h in hits[page * size : (page + 1) * size]]
-        found = sorted(self.get_many(wanted), key=lambda m: order[m.id])
-        return page_of(found, page, total=len(hits), size=size)
+        return ranked_page([h.item_id for h in hits], page, self.get_many, size)
 
     def search_date(
         self, start: datetime.datetime, end: datetime.datetime, page: int = 0, size: int = PAGE_SIZE

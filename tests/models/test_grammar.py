@@ -9,7 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.grammar import GrammarError, integer_range, tool_call_grammar, tool_call_schema
+from models.grammar import (
+    GrammarError,
+    integer_range,
+    tool_call_grammar,
+    tool_call_schema,
+)
 from models.interface import ToolCall, ToolCallError
 from models.toolcall import parse_tool_call
 from tests.models.conftest import TOOLS
