@@ -7,6 +7,7 @@ import multiprocessing
 import sys
 
 from app import __version__, logs
+from app.memory.db import DatabaseError
 from app.settings import SettingsError
 from models.errors import ModelError
 
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except (ModelError, SettingsError) as exc:
+    except (ModelError, SettingsError, DatabaseError) as exc:
         print(f"pagemind: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

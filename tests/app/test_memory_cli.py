@@ -48,3 +48,12 @@ def test_search_both_tiers_as_text_and_json(pagemind_home: Path):
     assert "searching by words only" in text.stderr or "no embedder" in text.stderr
     data = json.loads(run("memory", "search", "boiler", "--tier", "archival", "--json", home=pagemind_home).stdout)
     assert data[0]["content"] == "The boiler is serviced every October." and data[0]["tags"] == ["home"]
+
+
+def test_a_file_that_is_not_a_database_gets_one_line(pagemind_home: Path):
+    (pagemind_home / "data").mkdir(exist_ok=True)
+    (pagemind_home / "data" / "pagemind.duckdb").write_text("not a database\n")
+    result = run("memory", "show", home=pagemind_home)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pagemind: cannot open the database")
