@@ -13,7 +13,7 @@ from models.errors import ModelError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from app.cli import doctor, memory_cmd, models_cmd, rules_cmd, undo_cmd
+    from app.cli import ask_cmd, doctor, memory_cmd, models_cmd, rules_cmd, selftest_cmd, undo_cmd
 
     parser = argparse.ArgumentParser(
         prog="pagemind", description="A private desktop assistant on a local model."
@@ -24,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="check dependencies, llama.cpp, paths and models").set_defaults(
         func=doctor.run
     )
+    ask_cmd.add_parser(sub)
+    selftest_cmd.add_parser(sub)
     models_cmd.add_parser(sub)
     memory_cmd.add_parser(sub)
     undo_cmd.add_parser(sub)

@@ -12,6 +12,7 @@ and the ChatML special tokens with a ChatML chat template.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import string
@@ -174,9 +175,10 @@ def write_model(
     return path
 
 
-def tiny(path: Path, seed: int = 0, **options: object) -> Path:
+def tiny(path: Path, seed: int = 0, n_ctx_train: int = TINY.n_ctx_train, **options: object) -> Path:
     """A two-layer chat model of a few hundred KB, for tests."""
-    return write_model(path, TINY, seed=seed, name="pagemind-tiny", **options)  # type: ignore[arg-type]
+    shape = dataclasses.replace(TINY, n_ctx_train=n_ctx_train)
+    return write_model(path, shape, seed=seed, name="pagemind-tiny", **options)  # type: ignore[arg-type]
 
 
 def crashing(path: Path, seed: int = 0) -> Path:

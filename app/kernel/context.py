@@ -57,6 +57,11 @@ def tool_list(tools: Sequence[ToolSpec]) -> str:
     return "\n".join(lines)
 
 
+def static_text(system_prompt: str, tools: Sequence[ToolSpec]) -> str:
+    """The first part of the context, which never changes: the system prompt and the tool list."""
+    return f"{system_prompt.strip()}\n\nYour tools:\n{tool_list(tools)}"
+
+
 def cut_point(fifo: Sequence[Message], keep_last: int) -> int:
     """How many of the oldest messages to evict: about half, never splitting a call from its result."""
     cut = min(len(fifo) // 2, max(0, len(fifo) - keep_last))
@@ -87,7 +92,7 @@ class MainContext:
         self.model = model
         self.memory = memory
         self.conversation = conversation
-        self.static = f"{system_prompt.strip()}\n\nYour tools:\n{tool_list(tools)}"
+        self.static = static_text(system_prompt, tools)
         self.limits = limits or ContextLimits(window=model.info.n_ctx)
         self.summarizer = summarizer
         self.core_snapshot = memory.core.render()

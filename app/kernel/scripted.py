@@ -94,7 +94,9 @@ class ScriptedModel:
         if not self.calls:
             raise AssertionError("the scripted model ran out of calls")
         step = self.calls.pop(0)
-        raw = step if isinstance(step, str) else json.dumps({"thought": "", "args": {}, **step})
+        raw = step if isinstance(step, str) else json.dumps(
+            {"thought": step.get("thought", ""), "tool": step["tool"], "args": step.get("args", {})}
+        )
         generation = self._emit(self.render(messages), raw, on_token, max_tokens)
         return tool_call_from_generation(generation, tools, max_tokens)
 

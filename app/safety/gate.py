@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from app.safety.confirm import Confirmer, Request
 from app.safety.journal import Journal
@@ -49,7 +49,9 @@ class Gate:
         self.confirmer = confirmer
         self.services = dict(services or {})
 
-    def run(self, name: str, args: dict[str, Any], turn: Turn) -> Outcome:
+    def run(self, name: str, args: dict[str, Any], turn: Turn,
+            on_ask: Callable[[Request], None] | None = None) -> Outcome:
+        """Check, perhaps confirm (``on_ask`` hears of it first), journal and run one call."""
         try:
             tool = self.registry.get(name)
         except KeyError:
@@ -68,10 +70,13 @@ class Gate:
             return Outcome(f"Denied: {verdict.reason}.", heartbeat, False)
         if verdict.decision == "ask":
             rule = None if turn.taint else self.policy.rule_for(tool, args, verdict.targets)
-            answer = self.confirmer.confirm(Request(
+            request = Request(
                 tool=name, args=args, risk=tool.risk, reason=verdict.reason,
                 description=describe(name, args), can_always=rule is not None,
-            ))
+            )
+            if on_ask is not None:
+                on_ask(request)
+            answer = self.confirmer.confirm(request)
             if answer == "deny":
                 return Outcome(f"The user declined: {describe(name, args)}.", heartbeat, False)
             if answer == "always" and rule is not None:

@@ -1,0 +1,147 @@
+"""``python main.py selftest``: one whole turn through real llama.cpp, in a temporary folder.
+
+It builds a tiny random model, loads it in a runner process, and serves a request through the
+grammar-constrained call, the permission gate, a tool and recall; then a quick command without
+the model. Every confirmation is declined and the allowed folder is a temporary one, so nothing
+outside it changes. It exits 0 only when every step worked, and names the step that failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+from app import paths
+from app.kernel.agent import Limits
+from app.kernel.events import Step, user_message
+from app.kernel.session import Session
+from app.memory.store import MemoryStore
+from app.safety.confirm import ScriptedConfirmer
+from app.safety.policy import Policy
+from models import synthetic
+from models.local import LocalChatModel
+
+CONVERSATION = "selftest"
+N_CTX = 16_384
+"""The tiny model's vocabulary spends about one token per character of the tool list."""
+
+
+class SelfTestFailed(Exception):
+    pass
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("selftest", help="run one whole turn through llama.cpp in a temporary folder")
+    parser.set_defaults(func=run)
+
+
+@contextlib.contextmanager
+def _temporary_home(folder: Path) -> Iterator[None]:
+    before = os.environ.get(paths.HOME_ENV)
+    os.environ[paths.HOME_ENV] = str(folder / "home")
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(paths.HOME_ENV, None)
+        else:
+            os.environ[paths.HOME_ENV] = before
+
+
+def _check(condition: bool, problem: str) -> None:
+    if not condition:
+        raise SelfTestFailed(problem)
+
+
+class SelfTest:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.work = folder / "work"
+        self.work.mkdir()
+        (self.work / "notes.txt").write_text("Pagemind self-test notes.\n", encoding="utf-8")
+        self.model: LocalChatModel | None = None
+        self.memory: MemoryStore | None = None
+        self.session: Session | None = None
+        self.steps: list[Step] = []
+
+    def steps_to_run(self) -> list[tuple[str, Callable[[], str]]]:
+        return [
+            ("build a tiny model", self.build),
+            ("load it in a runner process", self.load),
+            ("serve a request: constrained call, gate, tool", self.turn),
+            ("find the turn in recall", self.recall),
+            ("run a quick command without the model", self.quick),
+        ]
+
+    def build(self) -> str:
+        self.model_path = synthetic.tiny(self.folder / "tiny.gguf", n_ctx_train=N_CTX)
+        return f"{self.model_path.stat().st_size / 1e3:.0f} KB"
+
+    def load(self) -> str:
+        self.model = LocalChatModel(self.model_path, n_ctx=N_CTX)
+        self.memory = MemoryStore.open(self.folder / "memory.duckdb")
+        policy = Policy(roots=[str(self.work)], rules=[])
+        self.session = Session(self.memory, self.model, ScriptedConfirmer(default="deny"), policy=policy,
+                               limits=Limits(max_steps=3, max_seconds=300, call_tokens=256),
+                               conversation=CONVERSATION)
+        return f"{self.model.info.architecture}, context {self.model.info.n_ctx:,} tokens"
+
+    def turn(self) -> str:
+        assert self.session is not None
+        result = self.session.handle(user_message(f"List the files in {self.work}."), self.steps.append)
+        _check(result.stop not in ("error", "time_limit", "cancelled"), f"the turn ended with {result.error}")
+        calls = [s for s in self.steps if s.kind == "tool_call"]
+        rejected = [s for s in self.steps if s.kind == "error" and not s.text.startswith("stopped after")]
+        _check(len(calls) + len(rejected) == result.steps, f"{result.steps} steps but {len(calls)} calls")
+        for call in calls:
+            problem = self.session.registry.get(call.tool or "").invalid(call.args or {})
+            _check(problem is None, f"a call passed the grammar but not its schema: {problem}")
+        return f"{result.steps} step(s), ended: {result.stop}; calls: {', '.join(s.tool or '' for s in calls) or 'none'}"
+
+    def recall(self) -> str:
+        assert self.memory is not None
+        messages = self.memory.recall.in_context(CONVERSATION)
+        roles = [m.role for m in messages]
+        _check(roles[:1] == ["user"] and "List the files" in messages[0].content, "the request is not in recall")
+        _check("tool" in roles, "no tool result was recorded")
+        return f"{len(messages)} messages"
+
+    def quick(self) -> str:
+        assert self.session is not None
+        result = self.session.handle(user_message(f"list {self.work}"))
+        _check(result.stop == "replied", f"the quick command failed: {result.error}")
+        _check("notes.txt" in (result.reply or ""), f"the listing does not show notes.txt: {result.reply!r}")
+        return "list_dir found notes.txt"
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close(save_state=False)
+        elif self.model is not None:
+            self.model.close()
+        if self.memory is not None:
+            self.memory.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="pagemind-selftest-") as tmp, _temporary_home(Path(tmp)):
+        test = SelfTest(Path(tmp))
+        try:
+            for name, step in test.steps_to_run():
+                start = time.perf_counter()
+                try:
+                    detail = step()
+                except Exception as exc:  # every failure is reported as the step that failed
+                    print(f"FAIL  {name}: {type(exc).__name__}: {exc}")
+                    return 1
+                print(f"ok    {name} ({time.perf_counter() - start:.1f} s): {detail}")
+        finally:
+            test.close()
+    print("self-test passed")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,110 @@
+"""What reaches the kernel, and what it reports back.
+
+Inbound, an :class:`Event` (a user message, a quick command, a system event such as a document
+that finished indexing or the optional timer heartbeat) becomes one message the model sees.
+Outbound, a :class:`Step` (a thought, a tool call, a wait for confirmation, a tool result, the
+reply, an error, streamed text) goes to a listener: the GUI's bridge turns steps into Qt signals,
+``python main.py ask`` prints them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Literal
+
+from app.kernel.scheduler import Priority
+
+log = logging.getLogger(__name__)
+
+EventKind = Literal["user", "quick", "system"]
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: EventKind
+    text: str
+    at: datetime.datetime = field(default_factory=datetime.datetime.now)
+
+    @property
+    def priority(self) -> Priority:
+        return {"user": Priority.CHAT, "quick": Priority.QUICK}.get(self.kind, Priority.BACKGROUND)
+
+    def message(self) -> tuple[str, str]:
+        """The (role, content) the model sees for this event."""
+        if self.kind == "system":
+            return "system", f"[event {self.at:%Y-%m-%d %H:%M}] {self.text}"
+        return "user", self.text
+
+
+def user_message(text: str) -> Event:
+    return Event("user", text)
+
+
+def quick_command(text: str) -> Event:
+    return Event("quick", text)
+
+
+def document_indexed(path: str, chunks: int) -> Event:
+    return Event("system", f"The document {path} finished indexing ({chunks} chunks); "
+                           "search_documents can find it now.")
+
+
+def heartbeat() -> Event:
+    return Event("system", "Timer heartbeat: nothing was asked. Act only if something you were "
+                           "asked to watch needs it; otherwise end your turn without a message.")
+
+
+StepKind = Literal["thought", "tool_call", "confirm", "tool_result", "reply", "memory", "error", "delta"]
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: StepKind
+    text: str = ""
+    tool: str | None = None
+    args: dict[str, Any] | None = None
+    journal_id: int | None = None
+    """The journal entry of a tool result that can be undone."""
+    channel: str | None = None
+    """For "delta": "call" (the raw text of the call), or "thought" or "reply" (its parts, unescaped)."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items() if value is not None and value != ""}
+
+
+Listener = Callable[[Step], None]
+
+
+def ignore(step: Step) -> None:
+    """The listener that listens to nothing."""
+
+
+class HeartbeatTimer:
+    """Sends :func:`heartbeat` events every ``minutes`` (a setting; 0 leaves it off)."""
+
+    def __init__(self, minutes: float, send: Callable[[Event], None]) -> None:
+        if minutes <= 0:
+            raise ValueError("the heartbeat interval must be positive")
+        self.seconds = minutes * 60
+        self.send = send
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    def start(self) -> HeartbeatTimer:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seconds):
+            try:
+                self.send(heartbeat())
+            except Exception:  # a failed heartbeat must not stop the next one
+                log.exception("the timer heartbeat failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)

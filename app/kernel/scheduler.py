@@ -1,0 +1,356 @@
+"""The scheduler: one priority queue in front of the model runners (DESIGN.md decision 7).
+
+Two runners computing at once slow each other down on a small machine, so one worker thread runs
+one model job at a time, always the most urgent: CHAT before QUICK before BACKGROUND, first come
+first served within a priority. Background work is a sequence of batches; between two batches any
+queued job of higher priority runs first. Any job can be cancelled, queued or running.
+
+Everything a job does runs on the worker thread, including token callbacks (``on_token``) and
+``on_batch``: callers that touch a GUI must hand results over to their own thread.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import heapq
+import itertools
+import logging
+import threading
+from typing import Any, Callable, Iterable, Sequence, TypeVar
+
+import numpy as np
+
+from models.errors import GenerationCancelled
+from models.interface import (
+    ChatModel,
+    Embedder,
+    Generation,
+    Message,
+    ModelInfo,
+    TokenCallback,
+    ToolCall,
+    ToolCallError,
+    ToolSpec,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_QUEUED, _RUNNING, _DONE = "queued", "running", "done"
+_START, _END = object(), object()
+
+
+class Priority(enum.IntEnum):
+    CHAT = 0
+    QUICK = 1
+    BACKGROUND = 2
+
+
+class JobCancelled(GenerationCancelled):
+    """The job was cancelled before it finished (queued, between batches, or mid-generation)."""
+
+
+Unit = Callable[[], tuple[bool, Any]]
+"""One turn on the worker: returns (finished, value so far)."""
+
+
+class Job:
+    """A request waiting in (or taken from) the queue; ``result()`` waits for its outcome."""
+
+    def __init__(self, scheduler: Scheduler, priority: Priority, name: str, unit: Unit,
+                 cancel_hook: Callable[[], None] | None, seq: int) -> None:
+        self.priority = priority
+        self.name = name
+        self._scheduler = scheduler
+        self._unit = unit
+        self._cancel_hook = cancel_hook
+        self._seq = seq
+        self._state = _QUEUED
+        self._cancel_requested = False
+        self._finished = threading.Event()
+        self._value: Any = None
+        self._error: BaseException | None = None  # raised by result()
+
+    def __repr__(self) -> str:
+        return f"<Job {self.name!r} {self.priority.name} {self._state}>"
+
+    @property
+    def done(self) -> bool:
+        return self._finished.is_set()
+
+    def cancel(self) -> None:
+        """Drop the job if queued; if running, ask it to stop (its cancel hook, or before the next batch).
+
+        A running job that finishes before the request takes effect keeps its result.
+        """
+        self._scheduler._cancel(self)
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The job's value; raises its exception, JobCancelled, or TimeoutError after ``timeout``."""
+        if not self.done and self._scheduler.in_worker():
+            raise RuntimeError(f"waiting for {self.name!r} on the scheduler's own thread would never end")
+        if not self._finished.wait(timeout):
+            raise TimeoutError(f"{self.name} did not finish within {timeout} s")
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class _Batches:
+    """The unit of a batch job: runs one batch per turn and collects the results."""
+
+    def __init__(self, batches: Iterable[Callable[[], Any]], on_batch: Callable[[int, Any], None] | None) -> None:
+        self._iter = iter(batches)
+        self._on_batch = on_batch
+        self._next: Any = _START
+        self.results: list[Any] = []
+
+    def __call__(self) -> tuple[bool, list[Any]]:
+        if self._next is _START:
+            self._next = next(self._iter, _END)
+        if self._next is not _END:
+            result = self._next()
+            self.results.append(result)
+            if self._on_batch is not None:
+                self._on_batch(len(self.results) - 1, result)
+            self._next = next(self._iter, _END)
+        return self._next is _END, self.results
+
+
+class Scheduler:
+    """Runs submitted jobs one at a time on a daemon worker thread, most urgent first."""
+
+    def __init__(self, name: str = "scheduler") -> None:
+        self.name = name
+        self._cond = threading.Condition()
+        self._heap: list[tuple[int, int, Job]] = []
+        self._seq = itertools.count()
+        self._running: Job | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def in_worker(self) -> bool:
+        """True on the worker thread, where jobs (and their callbacks) run."""
+        return threading.current_thread() is self._thread
+
+    def _enqueue(self, priority: Priority, name: str, unit: Unit, cancel: Callable[[], None] | None) -> Job:
+        with self._cond:
+            if self._closed:
+                raise RuntimeError(f"{self.name} is closed")
+            job = Job(self, Priority(priority), name, unit, cancel, next(self._seq))
+            heapq.heappush(self._heap, (job.priority, job._seq, job))
+            self._cond.notify()
+        return job
+
+    def submit(self, priority: Priority, fn: Callable[..., T], *args: Any, name: str = "",
+               cancel: Callable[[], None] | None = None, **kwargs: Any) -> Job:
+        """Queue ``fn(*args, **kwargs)``; ``cancel`` is called to stop it once it runs."""
+        call = functools.partial(fn, *args, **kwargs)
+        return self._enqueue(priority, name or getattr(fn, "__qualname__", "job"), lambda: (True, call()), cancel)
+
+    def run(self, priority: Priority, fn: Callable[..., T], *args: Any, name: str = "",
+            cancel: Callable[[], None] | None = None, **kwargs: Any) -> T:
+        """Submit and wait; on the worker thread (a job calling the model again) run ``fn`` inline."""
+        if self.in_worker():
+            try:
+                return fn(*args, **kwargs)
+            except GenerationCancelled as exc:
+                raise _as_cancelled(exc, name or "the job") from exc
+        return self.submit(priority, fn, *args, name=name, cancel=cancel, **kwargs).result()
+
+    def submit_batches(self, priority: Priority, batches: Iterable[Callable[[], Any]], *, name: str = "",
+                       on_batch: Callable[[int, Any], None] | None = None,
+                       cancel: Callable[[], None] | None = None) -> Job:
+        """Queue background work as batches; ``result()`` is the list of the batches' results.
+
+        Each batch is one turn on the worker; between turns, more urgent jobs go first.
+        ``on_batch(index, result)`` runs after each batch. Cancelling stops before the next batch
+        (and calls ``cancel`` to cut the running batch short, when given).
+        """
+        return self._enqueue(priority, name or "batches", _Batches(batches, on_batch), cancel)
+
+    def pending(self) -> list[Job]:
+        """The queued jobs, in the order they will run."""
+        with self._cond:
+            return [job for _, _, job in sorted(self._heap)]
+
+    @property
+    def running(self) -> Job | None:
+        return self._running
+
+    def close(self, timeout: float = 5) -> None:
+        """Cancel the queued jobs, let the running one finish (a batch job stops after its batch)."""
+        with self._cond:
+            self._closed = True
+            for _, _, job in self._heap:
+                job._cancel_requested = True
+                self._finish(job, error=JobCancelled(f"{job.name} was cancelled: {self.name} closed"))
+            self._heap.clear()
+            self._cond.notify_all()
+        if not self.in_worker():
+            self._thread.join(timeout)
+
+    # -- the worker ----------------------------------------------------------------------------
+    def _cancel(self, job: Job) -> None:
+        with self._cond:
+            if job._state == _DONE:
+                return
+            job._cancel_requested = True
+            if job._state == _QUEUED:
+                self._heap = [entry for entry in self._heap if entry[2] is not job]
+                heapq.heapify(self._heap)
+                self._finish(job, error=JobCancelled(f"{job.name} was cancelled"))
+                return
+            hook = job._cancel_hook
+        if hook is not None:
+            try:
+                hook()
+            except Exception:
+                log.exception("cancelling %s failed", job.name)
+
+    def _finish(self, job: Job, value: Any = None, error: BaseException | None = None) -> None:
+        """Record the outcome and wake the waiter (called with the lock held)."""
+        if isinstance(error, GenerationCancelled):
+            error = _as_cancelled(error, job.name)
+        job._value, job._error, job._state = value, error, _DONE
+        job._finished.set()
+
+    def _next_job(self) -> Job | None:
+        with self._cond:
+            while not self._heap and not self._closed:
+                self._cond.wait()
+            if not self._heap:
+                return None
+            job = heapq.heappop(self._heap)[2]
+            job._state, self._running = _RUNNING, job
+            return job
+
+    def _work(self) -> None:
+        while (job := self._next_job()) is not None:
+            finished, value, error = False, None, None
+            try:
+                finished, value = job._unit()
+            except BaseException as exc:  # the waiter gets it; the worker lives on
+                error = exc
+            with self._cond:
+                self._running = None
+                if error is not None or finished:
+                    self._finish(job, value, error)
+                elif job._cancel_requested or self._closed:
+                    self._finish(job, error=JobCancelled(f"{job.name} was cancelled between batches"))
+                else:
+                    job._state = _QUEUED
+                    heapq.heappush(self._heap, (job.priority, job._seq, job))
+
+
+def _as_cancelled(exc: GenerationCancelled, name: str) -> JobCancelled:
+    if isinstance(exc, JobCancelled):
+        return exc
+    cancelled = JobCancelled(f"{name} was cancelled")
+    cancelled.__cause__ = exc
+    return cancelled
+
+
+class _Scheduled:
+    """What both adapters share: a priority, and the jobs this view has in flight."""
+
+    def __init__(self, scheduler: Scheduler, priority: Priority) -> None:
+        self.scheduler = scheduler
+        self.priority = priority
+        self._jobs: set[Job] = set()
+        self._lock = threading.Lock()
+
+    def _call(self, fn: Callable[..., T], *args: Any, cancel: Callable[[], None] | None = None, **kwargs: Any) -> T:
+        name = getattr(fn, "__name__", "model call")
+        if self.scheduler.in_worker():
+            return self.scheduler.run(self.priority, fn, *args, name=name, **kwargs)
+        with self._lock:  # so that cancel() cannot miss a job just submitted
+            job = self.scheduler.submit(self.priority, fn, *args, name=name, cancel=cancel, **kwargs)
+            self._jobs.add(job)
+        try:
+            return job.result()
+        finally:
+            with self._lock:
+                self._jobs.discard(job)
+
+    def cancel(self) -> None:
+        """Cancel this view's calls, queued or running (other views are untouched)."""
+        with self._lock:
+            jobs = list(self._jobs)
+        for job in jobs:
+            job.cancel()
+
+
+class ScheduledChatModel(_Scheduled):
+    """A ChatModel whose generations go through the scheduler at ``priority``.
+
+    Tokenizing and rendering are cheap and go straight to the model. ``on_token`` callbacks run on
+    the scheduler's worker thread.
+    """
+
+    _QUEUED_OPTIONAL = ("evaluate", "save_prefix", "load_prefix")
+
+    def __init__(self, model: ChatModel, scheduler: Scheduler, priority: Priority = Priority.CHAT) -> None:
+        super().__init__(scheduler, priority)
+        self.model = model
+
+    def at(self, priority: Priority) -> ScheduledChatModel:
+        """A view of the same model and scheduler at another priority."""
+        return ScheduledChatModel(self.model, self.scheduler, priority)
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.model.info
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.model.tokenize(text)
+
+    def count_tokens(self, text: str) -> int:
+        return self.model.count_tokens(text)
+
+    def render(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
+        return self.model.render(messages, add_generation_prompt)
+
+    def generate(self, prompt: str, *, max_tokens: int = 256, grammar: str | None = None,
+                 stop: Sequence[str] = (), on_token: TokenCallback | None = None) -> Generation:
+        return self._call(self.model.generate, prompt, cancel=self.model.cancel, max_tokens=max_tokens,
+                          grammar=grammar, stop=stop, on_token=on_token)
+
+    def tool_call(self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, max_tokens: int = 512,
+                  on_token: TokenCallback | None = None) -> ToolCall | ToolCallError:
+        return self._call(self.model.tool_call, messages, tools, cancel=self.model.cancel,
+                          max_tokens=max_tokens, on_token=on_token)
+
+    def __getattr__(self, name: str) -> Any:
+        """evaluate / save_prefix / load_prefix, queued, when the model has them."""
+        if name in self._QUEUED_OPTIONAL and hasattr(self.model, name):
+            return functools.partial(self._call, getattr(self.model, name))
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def close(self) -> None:
+        self.model.close()
+
+
+class ScheduledEmbedder(_Scheduled):
+    """An Embedder whose ``embed`` goes through the scheduler (BACKGROUND unless told otherwise)."""
+
+    def __init__(self, embedder: Embedder, scheduler: Scheduler, priority: Priority = Priority.BACKGROUND) -> None:
+        super().__init__(scheduler, priority)
+        self.embedder = embedder
+
+    def at(self, priority: Priority) -> ScheduledEmbedder:
+        """A view at another priority, e.g. QUICK for a search query typed by the user."""
+        return ScheduledEmbedder(self.embedder, self.scheduler, priority)
+
+    @property
+    def dim(self) -> int:
+        return self.embedder.dim
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self._call(self.embedder.embed, list(texts))
+
+    def close(self) -> None:
+        close = getattr(self.embedder, "close", None)
+        if close is not None:
+            close()

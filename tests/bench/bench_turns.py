@@ -1,0 +1,192 @@
+"""Time to first token over a 30-turn conversation, measured side by side in one run.
+
+The shape-alike 0.5B model (Qwen2.5-0.5B's dimensions and vocabulary) serves the real main
+context: Pagemind's system prompt and tool list (the static prefix, about 2,000 tokens), core
+memory, then a scripted conversation (each turn: a request, a tool call, its result, a reply).
+For every turn the agent's own request is timed: one grammar-constrained tool call, to its first
+token.
+
+- with prefix reuse: one runner, as the app runs (only the new tail is evaluated);
+- without reuse: the KV cache is spoiled before the turn, so the whole prompt is evaluated;
+- after a restart: the agent saves the context's KV state when it stops; a new runner restores
+  it and serves the next turn. Also the first turn of a new conversation after a restart, with
+  the saved state of the system message, against the same turn cold.
+
+Run: ``python -m tests.bench.bench_turns [--turns 30] [--cold-every 5]``. Results go to stdout
+and to ``bench-results/turns.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import tools  # noqa: E402
+from app import paths  # noqa: E402
+from app.kernel.agent import Agent  # noqa: E402
+from app.kernel.context import ContextLimits, MainContext, static_text  # noqa: E402
+from app.kernel.prompts import SYSTEM_PROMPT  # noqa: E402
+from app.memory.store import MemoryStore  # noqa: E402
+from models import synthetic  # noqa: E402
+from models.local import LocalChatModel  # noqa: E402
+
+N_CTX = 8192
+SPOIL = "<|im_start|>user\nsomething else entirely<|im_end|>\n"
+
+
+def shape_alike_path() -> Path:
+    path = paths.cache_dir() / "bench" / "shape-alike-0.5b.gguf"
+    if not path.exists():
+        print("building the shape-alike model (about 1 GB) ...", file=sys.stderr)
+        synthetic.shape_alike(path)
+    return path
+
+
+def static_tools(model: LocalChatModel, target: int = 2000) -> list:
+    """The registry's tools, as many as make a static prefix of about ``target`` tokens."""
+    specs = tools.load_all().specs()
+    while len(specs) > 1 and model.count_tokens(static_text(SYSTEM_PROMPT, specs)) > target:
+        specs = specs[:-1]
+    return specs
+
+
+def script(turn: int) -> tuple[str, list[tuple[str, str, dict]]]:
+    """Turn ``turn``'s request, and what follows it in the conversation."""
+    folder = ["Documents", "Downloads", "Pictures", "Music", "Projects"][turn % 5]
+    request = f"Turn {turn}: please list what is in my {folder} folder and tell me the newest file."
+    rest = [
+        ("assistant", "List the folder, newest first.",
+         {"tool_name": "list_dir", "tool_args": {"path": f"~/{folder}", "sort": "modified", "request_heartbeat": True}}),
+        ("tool", f"~/{folder}: 3 entries\nreport-{turn}.pdf  120 KB\nnotes-{turn}.md  4 KB\nold  (folder)",
+         {"tool_name": "list_dir"}),
+        ("assistant", "Tell the user.",
+         {"tool_name": "send_message", "tool_args": {"message": f"The newest file is report-{turn}.pdf."}}),
+        ("tool", f"The newest file is report-{turn}.pdf.", {"tool_name": "send_message"}),
+    ]
+    return request, rest
+
+
+def first_token(context: MainContext, specs: list) -> tuple[float, int, int]:
+    """Seconds to the first token of the agent's call, prompt tokens, tokens evaluated."""
+    start = time.perf_counter()
+    call = context.model.tool_call(context.messages(), specs, max_tokens=1)
+    elapsed = time.perf_counter() - start
+    return elapsed, call.generation.n_prompt, call.generation.n_evaluated
+
+
+def run(turns: int, cold_every: int) -> dict:
+    path = shape_alike_path()
+    results: dict = {"turns": [], "model": "shape-alike Qwen2.5-0.5B (F16, 151,936 tokens)", "n_ctx": N_CTX}
+    with tempfile.TemporaryDirectory() as tmp:
+        memory = MemoryStore.open(Path(tmp) / "bench.duckdb")
+        model = LocalChatModel(path, n_ctx=N_CTX, temperature=0.0)
+        specs = static_tools(model)
+        limits = ContextLimits(window=N_CTX)
+        context = MainContext(model, memory, "bench", SYSTEM_PROMPT, specs, limits)
+        results["static_prefix_tokens"] = model.count_tokens(context.static)
+        results["tools_in_prefix"] = len(specs)
+        agent = Agent(model, context, gate=None, tools=specs)  # type: ignore[arg-type]
+        for turn in range(1, turns + 1):
+            request, rest = script(turn)
+            context.add("user", request)
+            row: dict = {"turn": turn}
+            # First as the app runs (the cache holds the previous turn), then with the cache spoiled.
+            row["reuse_s"], row["prompt_tokens"], row["reuse_evaluated"] = first_token(context, specs)
+            if turn == 1:
+                row["cold_s"], row["cold_evaluated"] = row["reuse_s"], row["reuse_evaluated"]
+            elif turn % cold_every == 0 or turn == turns:
+                model.evaluate(SPOIL)
+                row["cold_s"], _, row["cold_evaluated"] = first_token(context, specs)
+            results["turns"].append(row)
+            print(f"turn {turn:2d}: {row}", file=sys.stderr)
+            for role, content, fields in rest:
+                context.add(role, content, **fields)
+            if context.manage() is not None:
+                results.setdefault("evictions_at", []).append(turn)
+        agent.suspend()
+        model.close()
+
+        # A restart: a new runner restores the saved state and serves the next turn.
+        start = time.perf_counter()
+        model = LocalChatModel(path, n_ctx=N_CTX, temperature=0.0)
+        results["restart_load_s"] = time.perf_counter() - start
+        context = MainContext(model, memory, "bench", SYSTEM_PROMPT, specs, limits)
+        agent = Agent(model, context, gate=None, tools=specs)  # type: ignore[arg-type]
+        start = time.perf_counter()
+        results["restart_restored_tokens"] = agent.resume()
+        results["restart_restore_s"] = time.perf_counter() - start
+        request, _ = script(turns + 1)
+        context.add("user", request)
+        results["restart_next_turn_s"], _, results["restart_next_turn_evaluated"] = first_token(context, specs)
+        model.evaluate(SPOIL)
+        results["cold_next_turn_s"], _, results["cold_next_turn_evaluated"] = first_token(context, specs)
+
+        # The first turn of a new conversation after a restart: the system message's saved state.
+        model.close()
+        model = LocalChatModel(path, n_ctx=N_CTX, temperature=0.0)
+        context = MainContext(model, memory, "fresh", SYSTEM_PROMPT, specs, limits)
+        agent = Agent(model, context, gate=None, tools=specs)  # type: ignore[arg-type]
+        agent.resume()  # nothing saved for this conversation yet: evaluates and saves the system part
+        model.close()
+        model = LocalChatModel(path, n_ctx=N_CTX, temperature=0.0)
+        context = MainContext(model, memory, "fresh", SYSTEM_PROMPT, specs, limits)
+        agent = Agent(model, context, gate=None, tools=specs)  # type: ignore[arg-type]
+        start = time.perf_counter()
+        agent.resume()
+        restore = time.perf_counter() - start
+        context.add("user", script(1)[0])
+        seconds, _, evaluated = first_token(context, specs)
+        results["fresh_restart_first_turn_s"] = restore + seconds
+        results["fresh_restart_first_turn_evaluated"] = evaluated
+        model.evaluate(SPOIL)
+        results["fresh_cold_first_turn_s"], _, _ = first_token(context, specs)
+        model.close()
+        memory.close()
+    return results
+
+
+def summarize(results: dict) -> dict:
+    rows = {row["turn"]: row for row in results["turns"]}
+    last = max(rows)
+    summary = {
+        "turn_2_reuse_s": rows[2]["reuse_s"],
+        f"turn_{last}_reuse_s": rows[last]["reuse_s"],
+        f"turn_{last}_over_turn_2": rows[last]["reuse_s"] / rows[2]["reuse_s"],
+        f"turn_{last}_cold_s": rows[last]["cold_s"],
+        "restart_next_turn_s": results["restart_restore_s"] + results["restart_next_turn_s"],
+        "cold_next_turn_s": results["cold_next_turn_s"],
+    }
+    summary["restart_over_cold"] = summary["restart_next_turn_s"] / summary["cold_next_turn_s"]
+    summary["fresh_restart_over_cold"] = results["fresh_restart_first_turn_s"] / results["fresh_cold_first_turn_s"]
+    return summary
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=30)
+    parser.add_argument("--cold-every", type=int, default=5, help="measure the no-reuse time every N turns")
+    args = parser.parse_args()
+    results = run(args.turns, args.cold_every)
+    results["summary"] = summarize(results)
+    out = ROOT / "bench-results"
+    out.mkdir(exist_ok=True)
+    (out / "turns.json").write_text(json.dumps(results, indent=2))
+    print(f"{'turn':>4}  {'prompt':>6}  {'reuse ms':>9}  {'evaluated':>9}  {'cold ms':>9}")
+    for row in results["turns"]:
+        cold = f"{1000 * row['cold_s']:9.0f}" if "cold_s" in row else f"{'':>9}"
+        print(f"{row['turn']:>4}  {row['prompt_tokens']:>6}  {1000 * row['reuse_s']:9.0f}  "
+              f"{row['reuse_evaluated']:>9}  {cold}")
+    for key, value in results["summary"].items():
+        print(f"{key:<28} {value:8.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The step loop through real llama.cpp with the tiny model: valid calls, a killed runner, cancellation."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+
+from app.kernel.agent import Limits
+from app.kernel.events import Step, user_message
+from app.kernel.session import Session
+from app.memory.store import MemoryStore
+from app.safety.confirm import ScriptedConfirmer
+from app.safety.policy import Policy
+from models import synthetic
+from models.local import LocalChatModel
+
+pytestmark = pytest.mark.slow
+N_CTX = 16_384  # the tiny vocabulary spends about a token per character of the tool list
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return synthetic.tiny(tmp_path_factory.mktemp("tiny") / "tiny.gguf", n_ctx_train=N_CTX)
+
+
+@pytest.fixture
+def session(tiny_path: Path, tmp_path: Path):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.txt").write_text("notes")
+    memory = MemoryStore.open(tmp_path / "memory.duckdb")
+    model = LocalChatModel(tiny_path, n_ctx=N_CTX, seed=1)
+    confirmer = ScriptedConfirmer(default="deny")
+    made = Session(memory, model, confirmer, policy=Policy(roots=[str(work)], rules=[]),
+                   limits=Limits(max_steps=4, call_tokens=200))
+    yield made
+    made.close(save_state=False)
+    memory.close()
+
+
+def test_a_turn_ends_within_the_step_limit_with_every_call_valid_or_reported(session: Session):
+    for request in ("What is in my work folder?", "Remember that I like tea."):
+        steps: list[Step] = []
+        result = session.handle(user_message(request), steps.append)
+        assert result.stop in ("replied", "done", "step_limit") and 1 <= result.steps <= 4
+        calls = [s for s in steps if s.kind == "tool_call"]
+        reported = [s for s in steps if s.kind == "error" and not s.text.startswith("stopped after")]
+        assert len(calls) + len(reported) == result.steps
+        for call in calls:
+            assert session.registry.get(call.tool).invalid(call.args) is None
+    messages = session.memory.recall.in_context("main")
+    assert [m.content for m in messages if m.role == "user"] == ["What is in my work folder?",
+                                                                  "Remember that I like tea."]
+    assert sum(m.is_tool_call for m in messages) == len([m for m in messages if m.role == "tool"])
+
+
+def test_a_runner_killed_during_a_turn_is_reported_and_replaced(session: Session):
+    runner = session.model.model.runner  # the runner behind the scheduled model
+    first_pid = runner.pid
+
+    def kill_after_the_first_call(step: Step) -> None:
+        if step.kind == "tool_call" and runner.pid == first_pid:
+            os.kill(first_pid, signal.SIGKILL)
+
+    result = session.handle(user_message("list my files"), kill_after_the_first_call)
+    assert result.stop == "error" and "killed by SIGKILL" in (result.error or "")
+    assert "the request was stopped" in result.error
+    note = session.memory.recall.in_context("main")[-1]
+    assert note.role == "system" and "killed by SIGKILL" in note.content
+    assert runner.pid != first_pid and runner.restarts == 1
+    again = session.handle(user_message("list my files"))  # the next request is served
+    assert again.stop in ("replied", "done", "step_limit") and again.steps >= 1
+
+
+def test_cancel_from_another_thread_stops_a_real_generation(session: Session):
+    started = threading.Event()
+
+    def listener(step: Step) -> None:
+        if step.kind == "delta" and step.channel == "call":
+            started.set()
+
+    canceller = threading.Thread(target=lambda: started.wait(60) and session.cancel())
+    canceller.start()
+    result = session.handle(user_message("say something long"), listener)
+    canceller.join()
+    assert started.is_set()
+    assert result.stop == "cancelled" and result.error == "stopped by the user"

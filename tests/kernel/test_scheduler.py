@@ -1,0 +1,418 @@
+"""The scheduler: priority order, pre-emption of background batches, cancellation, errors that
+reach only their waiter, nested calls, shutdown, and the model adapters (scripted and real)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pytest
+
+from app.kernel.scheduler import (
+    Job,
+    JobCancelled,
+    Priority,
+    ScheduledChatModel,
+    ScheduledEmbedder,
+    Scheduler,
+)
+from app.kernel.scripted import ScriptedModel
+from models import convert, synthetic
+from models.errors import GenerationCancelled, ModelLoadError, RunnerCrashed
+from models.interface import ToolCall
+from models.local import LocalChatModel, LocalEmbedder
+from tests.models.conftest import TOOLS
+
+CHAT, QUICK, BACKGROUND = Priority.CHAT, Priority.QUICK, Priority.BACKGROUND
+WAIT = 5  # seconds: a ceiling for events that should happen almost at once
+SEND = {
+    "name": "send_message",
+    "description": "Reply to the user.",
+    "parameters": {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]},
+}
+HI = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture
+def scheduler() -> Iterator[Scheduler]:
+    sched = Scheduler("test-scheduler")
+    yield sched
+    sched.close()
+
+
+def block(sched: Scheduler) -> tuple[Job, threading.Event]:
+    """Occupy the worker until the returned event is set."""
+    started, release = threading.Event(), threading.Event()
+
+    def hold() -> str:
+        started.set()
+        assert release.wait(WAIT)
+        return "held"
+
+    job = sched.submit(CHAT, hold, name="blocker")
+    assert started.wait(WAIT)
+    return job, release
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.002)
+
+
+def in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
+    """Run a blocking call in a thread; its value or exception lands in the returned dict."""
+    out: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            out["value"] = fn()
+        except BaseException as exc:
+            out["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    return thread, out
+
+
+def batch(log: list[Any], label: Any, value: Any = None, gate: Callable[[], None] | None = None) -> Callable[[], Any]:
+    def run() -> Any:
+        log.append(label)
+        if gate is not None:
+            gate()
+        return value
+
+    return run
+
+
+# -- order ---------------------------------------------------------------------------------------
+def test_most_urgent_first_and_first_come_first_served_within_a_priority(scheduler: Scheduler):
+    blocker, release = block(scheduler)
+    ran: list[str] = []
+    jobs = [
+        scheduler.submit(priority, ran.append, label, name=label)
+        for priority, label in [(BACKGROUND, "bg"), (QUICK, "quick"), (CHAT, "chat1"), (CHAT, "chat2")]
+    ]
+    assert scheduler.running is blocker
+    assert [job.name for job in scheduler.pending()] == ["chat1", "chat2", "quick", "bg"]
+    release.set()
+    for job in jobs:
+        job.result(WAIT)
+    assert ran == ["chat1", "chat2", "quick", "bg"]
+    assert blocker.result(WAIT) == "held" and scheduler.pending() == [] and all(job.done for job in jobs)
+
+
+def test_chat_preempts_background_work_between_batches(scheduler: Scheduler):
+    ran: list[str] = []
+    in_batch_2, queued = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        in_batch_2.set()
+        assert queued.wait(WAIT)
+
+    progress: list[tuple[int, Any]] = []
+    batches = (batch(ran, f"batch{i}", i * 10, hold if i == 2 else None) for i in range(1, 6))
+    ingest = scheduler.submit_batches(BACKGROUND, batches, name="ingest", on_batch=lambda i, r: progress.append((i, r)))
+    assert in_batch_2.wait(WAIT)
+    later_background = scheduler.submit(BACKGROUND, ran.append, "bg2")
+    chat = scheduler.submit(CHAT, ran.append, "chat")
+    queued.set()
+
+    assert ingest.result(WAIT) == [10, 20, 30, 40, 50]
+    chat.result(WAIT)
+    later_background.result(WAIT)
+    assert ran == ["batch1", "batch2", "chat", "batch3", "batch4", "batch5", "bg2"]
+    assert progress == [(0, 10), (1, 20), (2, 30), (3, 40), (4, 50)]
+
+
+def test_an_empty_batch_job_finishes_with_no_results(scheduler: Scheduler):
+    assert scheduler.submit_batches(BACKGROUND, []).result(WAIT) == []
+
+
+# -- cancellation --------------------------------------------------------------------------------
+def test_cancel_a_queued_job(scheduler: Scheduler):
+    blocker, release = block(scheduler)
+    ran: list[str] = []
+    job = scheduler.submit(QUICK, ran.append, "x", name="quick command")
+    job.cancel()
+    assert job.done and scheduler.pending() == []
+    with pytest.raises(JobCancelled, match="quick command was cancelled"):
+        job.result(0)
+    with pytest.raises(GenerationCancelled):  # callers that catch the model's error catch this too
+        job.result(0)
+    release.set()
+    blocker.result(WAIT)
+    assert scheduler.run(CHAT, lambda: "next") == "next"
+    assert ran == []
+
+
+def test_cancel_a_running_job_calls_its_hook(scheduler: Scheduler):
+    started, stop = threading.Event(), threading.Event()
+
+    def generate() -> str:
+        started.set()
+        if not stop.wait(WAIT):
+            return "ran to the end"
+        raise GenerationCancelled("cancelled")
+
+    job = scheduler.submit(CHAT, generate, cancel=stop.set)
+    assert started.wait(WAIT)
+    assert scheduler.running is job
+    job.cancel()
+    with pytest.raises(JobCancelled) as info:
+        job.result(WAIT)
+    assert stop.is_set() and isinstance(info.value.__cause__, GenerationCancelled)
+    assert scheduler.run(CHAT, lambda: 42) == 42
+
+
+def test_cancel_a_batch_job_during_a_batch_stops_before_the_next(scheduler: Scheduler):
+    ran: list[int] = []
+    in_batch_2, go = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        in_batch_2.set()
+        assert go.wait(WAIT)
+
+    job = scheduler.submit_batches(BACKGROUND, [batch(ran, i, gate=hold if i == 2 else None) for i in range(1, 6)])
+    assert in_batch_2.wait(WAIT)
+    job.cancel()
+    go.set()
+    with pytest.raises(JobCancelled):
+        job.result(WAIT)
+    assert scheduler.run(QUICK, lambda: "after") == "after"
+    assert ran == [1, 2]
+
+
+def test_cancel_a_batch_job_waiting_behind_a_chat_job(scheduler: Scheduler):
+    ran: list[Any] = []
+    in_batch_2, chat_queued, in_chat, chat_go = (threading.Event() for _ in range(4))
+
+    def hold_batch() -> None:
+        in_batch_2.set()
+        assert chat_queued.wait(WAIT)
+
+    def chat() -> None:
+        in_chat.set()
+        assert chat_go.wait(WAIT)
+
+    job = scheduler.submit_batches(BACKGROUND, [batch(ran, i, gate=hold_batch if i == 2 else None) for i in range(1, 6)])
+    assert in_batch_2.wait(WAIT)
+    chat_job = scheduler.submit(CHAT, chat)
+    chat_queued.set()
+    assert in_chat.wait(WAIT)
+    assert scheduler.pending() == [job]  # between batches 2 and 3
+    job.cancel()
+    chat_go.set()
+    chat_job.result(WAIT)
+    with pytest.raises(JobCancelled):
+        job.result(WAIT)
+    assert ran == [1, 2] and scheduler.pending() == []
+
+
+# -- errors --------------------------------------------------------------------------------------
+def test_an_exception_reaches_only_its_waiter(scheduler: Scheduler):
+    def broken() -> None:
+        raise ValueError("bad input")
+
+    bad = scheduler.submit(QUICK, broken)
+    good = scheduler.submit(QUICK, lambda: "ok")
+    with pytest.raises(ValueError, match="bad input"):
+        bad.result(WAIT)
+    assert good.result(WAIT) == "ok"
+
+
+def test_a_failing_batch_ends_its_job_and_nothing_else(scheduler: Scheduler):
+    ran: list[int] = []
+
+    def broken() -> None:
+        raise OSError("disk full")
+
+    job = scheduler.submit_batches(BACKGROUND, [batch(ran, 1), broken, batch(ran, 3)])
+    with pytest.raises(OSError, match="disk full"):
+        job.result(WAIT)
+    assert ran == [1]
+    assert scheduler.run(BACKGROUND, lambda: "alive") == "alive"
+
+
+def test_a_runner_crash_propagates_unchanged(scheduler: Scheduler):
+    crash = RunnerCrashed("the model runner was killed by SIGABRT during tool_call; the model was reloaded")
+
+    def call() -> None:
+        raise crash
+
+    with pytest.raises(RunnerCrashed) as info:
+        scheduler.run(CHAT, call)
+    assert info.value is crash and not isinstance(info.value, JobCancelled)
+
+
+def test_a_slow_job_times_out_for_its_waiter_only(scheduler: Scheduler):
+    blocker, release = block(scheduler)
+    with pytest.raises(TimeoutError):
+        blocker.result(0.01)
+    release.set()
+    assert blocker.result(WAIT) == "held"
+
+
+# -- nesting and shutdown ------------------------------------------------------------------------
+def test_run_inside_a_job_runs_inline(scheduler: Scheduler):
+    def outer() -> str:
+        assert scheduler.in_worker()
+        return scheduler.run(CHAT, lambda: "inner") + "+outer"
+
+    assert scheduler.submit(BACKGROUND, outer).result(WAIT) == "inner+outer"
+
+
+def test_waiting_on_a_queued_job_from_the_worker_is_refused(scheduler: Scheduler):
+    def waits() -> Any:
+        return scheduler.submit(QUICK, lambda: 1).result()
+
+    with pytest.raises(RuntimeError, match="would never end"):
+        scheduler.submit(CHAT, waits).result(WAIT)
+
+
+def test_close_cancels_queued_jobs_and_lets_the_running_one_finish(scheduler: Scheduler):
+    blocker, release = block(scheduler)
+    queued = [scheduler.submit(priority, lambda: "ran") for priority in (CHAT, BACKGROUND)]
+    closer, _ = in_thread(scheduler.close)
+    for job in queued:
+        with pytest.raises(JobCancelled, match="closed"):
+            job.result(WAIT)
+    assert closer.is_alive()  # close() waits for the running job
+    release.set()
+    closer.join(WAIT)
+    assert not closer.is_alive() and blocker.result(0) == "held"
+    assert not any(t.name == "test-scheduler" for t in threading.enumerate())
+    with pytest.raises(RuntimeError, match="closed"):
+        scheduler.submit(CHAT, lambda: None)
+
+
+# -- the chat model adapter ----------------------------------------------------------------------
+def test_scheduled_tool_call_streams_tokens_on_the_worker(scheduler: Scheduler):
+    model = ScriptedModel(calls=[{"tool": "send_message", "args": {"message": "hello there"}}])
+    chat = ScheduledChatModel(model, scheduler)
+    pieces: list[str] = []
+    threads: set[str] = set()
+
+    def on_token(piece: str) -> None:
+        pieces.append(piece)
+        threads.add(threading.current_thread().name)
+
+    result = chat.tool_call(HI, [SEND], on_token=on_token)
+    assert isinstance(result, ToolCall)
+    assert (result.tool, result.args) == ("send_message", {"message": "hello there"})
+    assert "".join(pieces) == result.raw and threads == {"test-scheduler"}
+    assert chat.info is model.info and chat.count_tokens("two words") == 2
+    assert not hasattr(chat, "evaluate")  # the scripted model has no KV prefix to reuse
+
+
+def test_cancel_during_a_scheduled_generation(scheduler: Scheduler):
+    model = ScriptedModel(texts=["one two three four five"])
+    chat = ScheduledChatModel(model, scheduler)
+    first, go = threading.Event(), threading.Event()
+    pieces: list[str] = []
+
+    def on_token(piece: str) -> None:
+        pieces.append(piece)
+        first.set()
+        assert go.wait(WAIT)
+
+    thread, out = in_thread(lambda: chat.generate("prompt", on_token=on_token))
+    assert first.wait(WAIT)
+    chat.cancel()
+    go.set()
+    thread.join(WAIT)
+    assert isinstance(out.get("error"), JobCancelled), out
+    assert pieces == ["one"]
+    assert chat.generate("again").text == "(summary of 1 tokens)"
+
+
+def test_views_at_other_priorities_share_one_queue(scheduler: Scheduler):
+    model = ScriptedModel()
+    chat = ScheduledChatModel(model, scheduler)
+    views = {"b": chat.at(BACKGROUND), "q": chat.at(QUICK), "c": chat}
+    _, release = block(scheduler)
+    threads = []
+    for queued, (prompt, view) in enumerate(views.items(), 1):  # background, quick, chat
+        threads.append(in_thread(lambda view=view, prompt=prompt: view.generate(prompt)))
+        wait_until(lambda queued=queued: len(scheduler.pending()) == queued)
+    assert [job.priority for job in scheduler.pending()] == [CHAT, QUICK, BACKGROUND]
+    views["q"].cancel()  # only the quick view's call
+    release.set()
+    for thread, _ in threads:
+        thread.join(WAIT)
+    assert model.prompts == ["c", "b"]
+    assert isinstance(threads[1][1].get("error"), JobCancelled)
+    assert all("value" in out for _, out in (threads[0], threads[2]))
+
+
+# -- real runner processes -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def minilm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    try:
+        checkpoint = convert.default_checkpoint_dir()
+    except ModelLoadError as exc:
+        pytest.skip(str(exc))
+    return convert.convert_bert(checkpoint, tmp_path_factory.mktemp("embedder") / "minilm.gguf")
+
+
+@pytest.mark.slow
+def test_chat_preempts_embedding_batches_on_real_runners(scheduler: Scheduler, tmp_path: Path, minilm: Path):
+    with LocalChatModel(synthetic.tiny(tmp_path / "tiny.gguf"), n_ctx=1024) as model, LocalEmbedder(minilm) as raw:
+        chat = ScheduledChatModel(model, scheduler)
+        embedder = ScheduledEmbedder(raw, scheduler)
+        order: list[str] = []
+        in_batch_1, chat_queued = threading.Event(), threading.Event()
+
+        def embed_batch(i: int) -> Callable[[], np.ndarray]:
+            def run() -> np.ndarray:
+                order.append(f"embed{i}")
+                vectors = embedder.embed([f"note {i} about invoices", f"note {i} about travel"])
+                if i == 1:
+                    in_batch_1.set()
+                    assert chat_queued.wait(WAIT)
+                return vectors
+
+            return run
+
+        def on_token(piece: str) -> None:
+            if "chat" not in order:
+                order.append("chat")
+
+        job = scheduler.submit_batches(BACKGROUND, [embed_batch(i) for i in range(4)], name="ingest")
+        assert in_batch_1.wait(WAIT)
+        thread, out = in_thread(lambda: chat.tool_call([{"role": "user", "content": "list my files"}], TOOLS,
+                                                       max_tokens=400, on_token=on_token))
+        wait_until(lambda: [j.priority for j in scheduler.pending()] == [CHAT])
+        chat_queued.set()
+        vectors = job.result(60)
+        thread.join(60)
+
+        assert order == ["embed0", "embed1", "chat", "embed2", "embed3"]
+        assert isinstance(out.get("value"), ToolCall), out
+        assert embedder.dim == 384 and [v.shape for v in vectors] == [(2, 384)] * 4
+        assert np.allclose(np.linalg.norm(np.concatenate(vectors), axis=1), 1, atol=1e-4)
+        assert embedder.at(QUICK).embed(["a query"]).shape == (1, 384)
+        assert chat.at(QUICK).evaluate("<|im_start|>system\nYou help.<|im_end|>\n") > 0
+
+
+@pytest.mark.slow
+def test_cancel_a_real_generation_through_the_scheduler(scheduler: Scheduler, tmp_path: Path):
+    prompt = "<|im_start|>user\nwhat is using my memory?<|im_end|>\n<|im_start|>assistant\n"
+    with LocalChatModel(synthetic.tiny(tmp_path / "tiny.gguf"), n_ctx=1024) as model:
+        chat = ScheduledChatModel(model, scheduler)
+        count = 0
+
+        def on_token(piece: str) -> None:
+            nonlocal count
+            count += 1
+            if count == 2:
+                threading.Thread(target=chat.cancel).start()
+
+        with pytest.raises(JobCancelled):
+            chat.generate(prompt, max_tokens=1000, on_token=on_token)
+        assert count < 100
+        assert chat.generate(prompt, max_tokens=3).n_generated > 0
