@@ -33,12 +33,16 @@ class Settings:
     allowed_roots: list[str] = field(default_factory=lambda: ["~"])
     permission_rules: list[str] = field(default_factory=list)
     """Standing permissions the user granted, each "TIER TARGET" (e.g. "write ~/Notes")."""
+    heartbeat_minutes: int = 0
+    """Wake the assistant every this many minutes with a timer event; 0 leaves it off."""
 
     def validate(self) -> None:
         if self.context_length < 256:
             raise SettingsError(f"context_length must be at least 256, got {self.context_length}")
         if self.threads < 0:
             raise SettingsError(f"threads must be 0 (automatic) or more, got {self.threads}")
+        if self.heartbeat_minutes < 0:
+            raise SettingsError(f"heartbeat_minutes must be 0 (off) or more, got {self.heartbeat_minutes}")
         if not 0.0 <= self.temperature <= 2.0:
             raise SettingsError(f"temperature must be between 0 and 2, got {self.temperature}")
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from pathlib import Path
 
 from app import paths, settings
-from app.kernel.agent import Limits
+from app.kernel.agent import Limits, TurnResult
 from app.kernel.events import Step, user_message
 from app.kernel.session import Session
 from app.memory.store import MemoryStore
@@ -96,6 +97,30 @@ class Printer:
             self.held = None
 
 
+def serve(session: Session, request: str, printer: Printer) -> TurnResult:
+    """Serve the request on a worker thread, so Ctrl+C cancels the turn cleanly (twice: quits)."""
+    outcome: list[TurnResult | BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(session.handle(user_message(request), printer))
+        except BaseException as exc:  # handed to the main thread below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work, name="ask", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        print("\npagemind: stopping (Ctrl+C again to quit at once)", file=sys.stderr)
+        session.cancel()
+        worker.join()
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
 def run(args: argparse.Namespace) -> int:
     if args.max_steps < 1:
         print("pagemind: --max-steps must be at least 1", file=sys.stderr)
@@ -116,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             session.resume()
             printer = Printer(args.json)
-            result = session.handle(user_message(args.request), printer)
+            result = serve(session, args.request, printer)
             printer.finish()
         finally:
             session.close()

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from typing import Literal, Sequence
 
 from app.kernel.context import MainContext
-from app.kernel.events import Event, Listener, Step, ignore
+from app.kernel.events import Event, Listener, Step, asking, ignore
 from app.kernel.stream import REPLY_TOOL, CallStream
-from app.safety.confirm import Request
 from app.safety.gate import Gate, Outcome, Turn
 from models.errors import GenerationCancelled, ModelError, RunnerCrashed
 from models.interface import ChatModel, ToolCall, ToolCallError, ToolSpec
@@ -120,10 +119,7 @@ class Agent:
         emit(Step("tool_call", tool=call.tool, args=call.args))
         self.context.add("assistant", call.thought, tool_name=call.tool, tool_args=call.args)
 
-        def asking(request: Request) -> None:
-            emit(Step("confirm", text=request.reason, tool=request.tool, args=request.args))
-
-        outcome = self.gate.run(call.tool, call.args, turn, on_ask=asking)
+        outcome = self.gate.run(call.tool, call.args, turn, on_ask=asking(emit))
         self.context.add("tool", outcome.result, tool_name=call.tool)
         if call.tool != REPLY_TOOL:
             emit(Step("tool_result", text=outcome.result, tool=call.tool, journal_id=outcome.journal_id))

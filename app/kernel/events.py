@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Literal
 
 from app.kernel.scheduler import Priority
+from app.safety.confirm import Request
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,11 @@ Listener = Callable[[Step], None]
 
 def ignore(step: Step) -> None:
     """The listener that listens to nothing."""
+
+
+def asking(emit: Listener) -> Callable[[Request], None]:
+    """The gate's ``on_ask`` hook: a "confirm" step while the user is being asked."""
+    return lambda request: emit(Step("confirm", text=request.reason, tool=request.tool, args=request.args))
 
 
 class HeartbeatTimer:

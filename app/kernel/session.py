@@ -15,11 +15,11 @@ import tools
 from app.kernel import router
 from app.kernel.agent import Agent, Limits, TurnResult
 from app.kernel.context import MainContext
-from app.kernel.events import Event, Listener, Step, ignore
+from app.kernel.events import Event, Listener, Step, asking, ignore
 from app.kernel.prompts import SYSTEM_PROMPT
 from app.kernel.scheduler import Scheduler, ScheduledChatModel
 from app.memory.store import MemoryStore
-from app.safety.confirm import Confirmer, Request
+from app.safety.confirm import Confirmer
 from app.safety.gate import Gate, Turn
 from app.safety.journal import Journal
 from app.safety.policy import Policy
@@ -80,10 +80,7 @@ class Session:
                    tool_name=route.tool, tool_args=route.args)
         emit(Step("tool_call", tool=route.tool, args=route.args))
 
-        def asking(request: Request) -> None:
-            emit(Step("confirm", text=request.reason, tool=request.tool, args=request.args))
-
-        outcome = self.gate.run(route.tool, dict(route.args), Turn(), on_ask=asking)
+        outcome = self.gate.run(route.tool, dict(route.args), Turn(), on_ask=asking(emit))
         recall.add(self.conversation, "tool", outcome.result, tool_name=route.tool)
         emit(Step("tool_result", text=outcome.result, tool=route.tool, journal_id=outcome.journal_id))
         if not outcome.ran or outcome.result.startswith("Error:"):

@@ -12,7 +12,6 @@ Results go to stdout as a table and to ``bench-results/models.json``.
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from app import paths  # noqa: E402
 from models import synthetic  # noqa: E402
 from models.grammar import tool_call_grammar  # noqa: E402
 from models.local import LocalChatModel, LocalEmbedder  # noqa: E402
+from tests.bench import report  # noqa: E402
 from tests.models.conftest import TOOLS  # noqa: E402
 
 WORDS = ("file folder report invoice memory process window note budget travel photo music "
@@ -38,6 +38,15 @@ def _text(n_words: int, seed: int = 0) -> str:
 
 def _median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def shape_alike_path() -> Path:
+    """The shape-alike 0.5B model, built once into the cache."""
+    path = paths.cache_dir() / "bench" / "shape-alike-0.5b.gguf"
+    if not path.exists():
+        print("building the shape-alike model (about 1 GB) ...", file=sys.stderr)
+        synthetic.shape_alike(path)
+    return path
 
 
 def bench_tiny_tool_call(work: Path, results: dict) -> None:
@@ -59,10 +68,7 @@ def bench_shape_alike(work: Path, results: dict) -> None:
 
     from models.llama_env import default_threads
 
-    path = paths.cache_dir() / "bench" / "shape-alike-0.5b.gguf"
-    if not path.exists():
-        print("building the shape-alike model (about 1 GB) ...", file=sys.stderr)
-        synthetic.shape_alike(path)
+    path = shape_alike_path()
     prompt = "<|im_start|>user\n" + _text(380) + "<|im_end|>\n<|im_start|>assistant\n"
 
     with LocalChatModel(path, n_ctx=4096, temperature=0.0) as model:
@@ -141,12 +147,8 @@ def main() -> int:
         for bench in (bench_tiny_tool_call, bench_embedder, bench_shape_alike):
             print(f"running {bench.__name__} ...", file=sys.stderr)
             bench(work, results)
-    out = ROOT / "bench-results"
-    out.mkdir(exist_ok=True)
-    (out / "models.json").write_text(json.dumps(results, indent=2))
-    width = max(map(len, results))
-    for key, value in results.items():
-        print(f"{key:<{width}}  {value:10.1f}")
+    report.save("models", results)
+    report.print_numbers(results)
     return 0
 
 

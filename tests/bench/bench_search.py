@@ -13,7 +13,6 @@ Run with ``python -m tests.bench.bench_search``; results go to stdout as a table
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import random
@@ -32,6 +31,7 @@ import numpy as np  # noqa: E402
 
 from app.memory.db import Database  # noqa: E402
 from app.memory.search import HybridIndex  # noqa: E402
+from tests.bench import report  # noqa: E402
 
 DIM = 384
 SIZES = (10_000, 100_000)
@@ -116,10 +116,7 @@ def main() -> None:
             head = (f"{size['rows']:>8} {size['index_s']:>8.1f} {size['matrix_load_s']:>7.2f}" if k == 0
                     else " " * 25)
             print(f"{head}  {method:<20} {size[method]['p50_ms']:>8.2f} {size[method]['p95_ms']:>8.2f}")
-    out = ROOT / "bench-results" / "search.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written to {out}")
+    print(f"written to {report.save('search', results)}")
 
 
 if __name__ == "__main__":

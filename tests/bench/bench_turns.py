@@ -19,7 +19,6 @@ and to ``bench-results/turns.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -29,24 +28,16 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import tools  # noqa: E402
-from app import paths  # noqa: E402
 from app.kernel.agent import Agent  # noqa: E402
 from app.kernel.context import ContextLimits, MainContext, static_text  # noqa: E402
 from app.kernel.prompts import SYSTEM_PROMPT  # noqa: E402
 from app.memory.store import MemoryStore  # noqa: E402
-from models import synthetic  # noqa: E402
 from models.local import LocalChatModel  # noqa: E402
+from tests.bench import report  # noqa: E402
+from tests.bench.bench_models import shape_alike_path  # noqa: E402
 
 N_CTX = 8192
 SPOIL = "<|im_start|>user\nsomething else entirely<|im_end|>\n"
-
-
-def shape_alike_path() -> Path:
-    path = paths.cache_dir() / "bench" / "shape-alike-0.5b.gguf"
-    if not path.exists():
-        print("building the shape-alike model (about 1 GB) ...", file=sys.stderr)
-        synthetic.shape_alike(path)
-    return path
 
 
 def static_tools(model: LocalChatModel, target: int = 2000) -> list:
@@ -175,16 +166,13 @@ def main() -> int:
     args = parser.parse_args()
     results = run(args.turns, args.cold_every)
     results["summary"] = summarize(results)
-    out = ROOT / "bench-results"
-    out.mkdir(exist_ok=True)
-    (out / "turns.json").write_text(json.dumps(results, indent=2))
+    report.save("turns", results)
     print(f"{'turn':>4}  {'prompt':>6}  {'reuse ms':>9}  {'evaluated':>9}  {'cold ms':>9}")
     for row in results["turns"]:
         cold = f"{1000 * row['cold_s']:9.0f}" if "cold_s" in row else f"{'':>9}"
         print(f"{row['turn']:>4}  {row['prompt_tokens']:>6}  {1000 * row['reuse_s']:9.0f}  "
               f"{row['reuse_evaluated']:>9}  {cold}")
-    for key, value in results["summary"].items():
-        print(f"{key:<28} {value:8.3f}")
+    report.print_numbers(results["summary"])
     return 0
 
 
