@@ -32,6 +32,8 @@ test-fast: install
 bench: install
 	$(PY) -m tests.bench.bench_models
 	$(PY) -m tests.bench.bench_search
+	$(PY) -m tests.bench.bench_turns
+	$(PY) -m tests.bench.bench_scheduler
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
