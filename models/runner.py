@@ -113,6 +113,7 @@ class _Server:
             raise errors.ModelNotLoaded("no model is loaded")
         if op in ("generate", "tool_call"):
             kwargs["on_token"] = lambda text: self.send(("token", req, text))
+        if op in ("generate", "tool_call", "evaluate"):
             kwargs["cancelled"] = self.cancel_flag.is_set
         method = getattr(self.model, op, None)
         if op.startswith("_") or method is None:

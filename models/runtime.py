@@ -130,9 +130,9 @@ class Runtime:
         ptr = llama_cpp.llama_get_logits_ith(self.llm.ctx, -1)
         return np.ctypeslib.as_array(ptr, shape=(self.llm.n_vocab(),)).copy()
 
-    def evaluate(self, prompt: str) -> int:
-        """Prefill ``prompt`` without generating; returns the tokens evaluated."""
-        return self._prefill(self.tokenize(prompt), lambda: False)
+    def evaluate(self, prompt: str, cancelled: Callable[[], bool] = lambda: False) -> int:
+        """Prefill ``prompt`` without generating (cancellable between batches); returns the tokens evaluated."""
+        return self._prefill(self.tokenize(prompt), cancelled)
 
     def generate(
         self,

@@ -16,6 +16,7 @@ from typing import Literal, Sequence
 
 from app.kernel.context import MainContext
 from app.kernel.events import Event, Listener, Step, asking, ignore
+from app.kernel.scheduler import Priority
 from app.kernel.stream import REPLY_TOOL, CallStream
 from app.safety.gate import Gate, Outcome, Turn
 from models.errors import GenerationCancelled, ModelError, RunnerCrashed
@@ -58,10 +59,16 @@ class Agent:
         self._cancelled = threading.Event()
         self._timed_out = threading.Event()
         self._active: ChatModel = model
+        self._maintaining: ChatModel | None = None
+        self._stop_upkeep = threading.Event()
 
     # -- one turn ----------------------------------------------------------------------------
     def handle(self, event: Event, listener: Listener = ignore) -> TurnResult:
-        """Serve ``event`` to the end of its turn; one turn at a time."""
+        """Serve ``event`` to the end of its turn; one turn at a time (upkeep is cancelled)."""
+        self._stop_upkeep.set()
+        maintaining = self._maintaining
+        if maintaining is not None:
+            maintaining.cancel()
         with self._lock:
             self._cancelled.clear()
             self._timed_out.clear()
@@ -130,6 +137,40 @@ class Agent:
         self.context.add("system", f"[turn ended: {why}]")
         emit(Step("error", text=why))
         return TurnResult(stop, steps, error=why)
+
+    # -- between turns ------------------------------------------------------------------------
+    def maintain(self) -> str:
+        """Idle-time upkeep, at background priority: "evicted", "ready", or "stopped" (cancelled, failed).
+
+        Past ``idle_flush_at`` the oldest messages are folded into the summary now, not in the
+        middle of the next turn; then the context is evaluated, so the next turn's first token
+        waits only for its own message. A new turn cancels it (see :meth:`handle`).
+        """
+        at = getattr(self.model, "at", None)
+        background = at(Priority.BACKGROUND) if at is not None else self.model
+        self._stop_upkeep.clear()
+        with self._lock:
+            self._maintaining = background
+            try:
+                event = "ready"
+                limits = self.context.limits
+                if self.context.tokens_used() >= limits.idle_flush_at * limits.budget:
+                    self._check_upkeep()
+                    event = "evicted" if self.context.evict(model=background) else event
+                evaluate = getattr(background, "evaluate", None)
+                if evaluate is not None:
+                    self._check_upkeep()
+                    evaluate(self.model.render(self.context.messages(), add_generation_prompt=False))
+                return event
+            except ModelError as exc:  # cancelled by a new turn, or the runner failed: the turn will do it
+                log.info("upkeep between turns stopped: %s", exc)
+                return "stopped"
+            finally:
+                self._maintaining = None
+
+    def _check_upkeep(self) -> None:
+        if self._stop_upkeep.is_set():
+            raise GenerationCancelled("a turn started")
 
     # -- from other threads ------------------------------------------------------------------
     def _check_stopped(self) -> None:

@@ -40,6 +40,8 @@ class ContextLimits:
     """Tokens kept free for the model's reply."""
     warn_at: float = 0.70
     flush_at: float = 0.90
+    idle_flush_at: float = 0.75
+    """Between turns, the oldest messages are folded away from here on, so a turn rarely has to."""
     keep_last: int = 4
     """The newest messages are never evicted."""
 
@@ -150,14 +152,15 @@ class MainContext:
             event = "evicted"
         return event
 
-    def evict(self, keep_last: int | None = None) -> list[Message]:
-        """Fold the oldest part of the FIFO into the summary; returns the evicted messages."""
+    def evict(self, keep_last: int | None = None, model: ChatModel | None = None) -> list[Message]:
+        """Fold the oldest part of the FIFO into the summary (written by ``model``, the context's
+        own by default); returns the evicted messages."""
         fifo = self.fifo()
         cut = cut_point(fifo, self.limits.keep_last if keep_last is None else keep_last)
         if cut == 0:
             return []
         evicted = fifo[:cut]
-        summary = self.summarizer(self.model, self.summary, evicted, self.limits.budget)
+        summary = self.summarizer(model or self.model, self.summary, evicted, self.limits.budget)
         with self.memory.db.transaction():
             self.memory.summaries.save(self.conversation, summary, evicted[-1].id)
             self.memory.recall.evict([m.id for m in evicted])

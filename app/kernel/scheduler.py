@@ -325,7 +325,7 @@ class ScheduledChatModel(_Scheduled):
     def __getattr__(self, name: str) -> Any:
         """evaluate / save_prefix / load_prefix, queued, when the model has them."""
         if name in self._QUEUED_OPTIONAL and hasattr(self.model, name):
-            return functools.partial(self._call, getattr(self.model, name))
+            return functools.partial(self._call, getattr(self.model, name), cancel=self.model.cancel)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def close(self) -> None:

@@ -89,6 +89,10 @@ class Session:
         emit(Step("reply", text=outcome.result))
         return TurnResult("replied", 1, reply=outcome.result)
 
+    def maintain(self) -> str:
+        """Upkeep between turns (run it on a background thread after each turn)."""
+        return self.agent.maintain() if self.agent is not None else "ready"
+
     def resume(self) -> int:
         """Warm the model's cache from the saved state (run it while the user types)."""
         return self.agent.resume() if self.agent is not None else 0

@@ -212,3 +212,21 @@ def test_a_quick_command_passes_the_same_gate(memory: MemoryStore, work: Path):
         assert confirmer.seen[0].tool == "kill_process" and confirmer.seen[0].risk == "destructive"
     finally:
         session.close()
+
+
+def test_upkeep_between_turns_folds_old_messages_early(make, memory: MemoryStore, work: Path):
+    session, model, _ = make(n_ctx=5200)
+    context = session.agent.context
+    limits = context.limits
+    n = 0
+    while context.tokens_used() < limits.idle_flush_at * limits.budget:
+        assert context.tokens_used() < limits.flush_at * limits.budget
+        model.calls += [reply(f"answer {n}: " + "details " * 30)]
+        session.handle(user_message(f"request {n} " + "words " * 30))
+        n += 1
+        if context.tokens_used() < limits.idle_flush_at * limits.budget:
+            assert session.maintain() == "ready" and not memory.summaries.latest("main")
+    before = memory.recall.count("main")
+    assert session.maintain() == "evicted"
+    assert memory.summaries.latest("main") and memory.recall.count("main") == before
+    assert context.tokens_used() < limits.idle_flush_at * limits.budget

@@ -89,3 +89,22 @@ def test_cancel_from_another_thread_stops_a_real_generation(session: Session):
     canceller.join()
     assert started.is_set()
     assert result.stop == "cancelled" and result.error == "stopped by the user"
+
+
+def test_upkeep_warms_the_cache_and_a_new_turn_cancels_it(session: Session):
+    session.handle(user_message("hello"))
+    assert session.maintain() == "ready"  # nothing to fold: the context is evaluated
+    context = session.agent.context
+    context.add("user", "and then?")
+    call = session.model.tool_call(context.messages(), session.agent.tools, max_tokens=4)
+    assert call.generation.n_evaluated <= session.model.count_tokens("<|im_start|>user\nand then?<|im_end|>\n<|im_start|>assistant\n") + 1
+
+    session.model.evaluate("<|im_start|>user\nsomething else<|im_end|>\n")  # spoil the cache: upkeep must evaluate it all
+    results: list = []
+    upkeep = threading.Thread(target=lambda: results.append(session.maintain()))
+    upkeep.start()
+    while session.agent._maintaining is None and upkeep.is_alive():
+        threading.Event().wait(0.01)
+    turn = session.handle(user_message("now"))
+    upkeep.join()
+    assert results == ["stopped"] and turn.stop in ("replied", "done", "step_limit")
