@@ -19,8 +19,9 @@ from models.gguf_file import tokens_hash
 log = logging.getLogger(__name__)
 
 _MAGIC = b"PMKV1\n"
-MAX_FILES = 16
-"""Older states beyond this many are removed (they are a cache)."""
+MAX_FILES = 8
+MAX_BYTES = 512 * 1024 * 1024
+"""States are a cache: beyond this many files, or this many bytes, the least recently used go."""
 
 
 def _path(directory: Path, model_hash: str, token_hash: str) -> Path:
@@ -68,7 +69,11 @@ def load(directory: Path, model_hash: str, tokens: Sequence[int]) -> bytes | Non
     return data[start + length :]
 
 
-def _prune(directory: Path) -> None:
+def _prune(directory: Path, max_files: int = MAX_FILES, max_bytes: int = MAX_BYTES) -> None:
+    """Keep the most recently used states, within ``max_files`` and ``max_bytes`` (at least one)."""
     files = sorted(directory.glob("*.kv"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in files[MAX_FILES:]:
-        old.unlink(missing_ok=True)
+    total = 0
+    for n, path in enumerate(files):
+        total += path.stat().st_size
+        if n and (n >= max_files or total > max_bytes):
+            path.unlink(missing_ok=True)
