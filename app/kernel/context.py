@@ -138,7 +138,9 @@ class MainContext:
         used = self.tokens_used()
         budget = self.limits.budget
         event = None
-        if used >= self.limits.warn_at * budget and not self.warned:
+        if used < self.limits.warn_at * budget:
+            self.warned = False  # one warning per crossing of the mark, not one per turn above it
+        elif not self.warned:
             self.warned = True
             self.add("system", PRESSURE_WARNING)
             event, used = "warned", self.tokens_used()
@@ -166,6 +168,5 @@ class MainContext:
             self.memory.recall.evict([m.id for m in evicted])
         self.summary = summary
         self.core_snapshot = self.memory.core.render()
-        self.warned = False
         log.info("evicted %d messages into the summary", len(evicted))
         return evicted
