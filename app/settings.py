@@ -26,7 +26,8 @@ class Settings:
     """Path of the chat GGUF in use (empty: none chosen yet)."""
     embed_model: str = ""
     """Path of the embedding GGUF (empty: the converted default, once it exists)."""
-    context_length: int = 4096
+    context_length: int = 8192
+    """Tokens of context; the system prompt and tool list take about 2,200 of them."""
     threads: int = 0
     """llama.cpp threads; 0 picks the number of physical cores."""
     temperature: float = 0.2

@@ -150,6 +150,12 @@ def check_context(summary: GGUFSummary, n_ctx: int) -> None:
         )
 
 
+def fitting_context(path: str | os.PathLike[str], wanted: int) -> int:
+    """``wanted`` (the setting), or less when the model was trained for a shorter context."""
+    trained = inspect(path).context_length
+    return min(wanted, trained) if trained else wanted
+
+
 def file_hash(path: str | os.PathLike[str]) -> str:
     """sha256 of a model file, cached by (path, size, mtime) so a big model is hashed once."""
     path = Path(path).resolve()

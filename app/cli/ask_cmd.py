@@ -21,6 +21,7 @@ from app.memory.store import MemoryStore
 from app.safety.confirm import TerminalConfirmer
 from models.download import find_entry
 from models.errors import ModelError
+from models.gguf_file import fitting_context
 from models.local import LocalChatModel
 
 
@@ -130,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
     memory = MemoryStore.open_default()
     try:
         model = None if path is None else LocalChatModel(
-            path, n_ctx=chosen.context_length, n_threads=chosen.threads, temperature=chosen.temperature)
+            path, n_ctx=fitting_context(path, chosen.context_length), n_threads=chosen.threads,
+            temperature=chosen.temperature)
         try:
             session = Session(memory, model, TerminalConfirmer(assume_yes=args.yes),
                               limits=Limits(max_steps=args.max_steps))

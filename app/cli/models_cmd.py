@@ -88,7 +88,7 @@ def _use(args: argparse.Namespace) -> int:
         chosen.embed_model = str(path)
         role = "embedder"
     else:
-        n_ctx = args.context or chosen.context_length
+        n_ctx = args.context or gguf_file.fitting_context(path, chosen.context_length)
         with LocalChatModel(path, n_ctx=n_ctx) as model:
             info = model.info
             model.count_tokens("hello")

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import tools  # noqa: E402
 from app.kernel.agent import Agent  # noqa: E402
+from app.settings import Settings  # noqa: E402
 from app.kernel.context import ContextLimits, MainContext, static_text  # noqa: E402
 from app.kernel.prompts import SYSTEM_PROMPT  # noqa: E402
 from app.memory.store import MemoryStore  # noqa: E402
@@ -38,7 +39,7 @@ from models.local import LocalChatModel  # noqa: E402
 from tests.bench import report  # noqa: E402
 from tests.bench.bench_models import shape_alike_path  # noqa: E402
 
-N_CTX = 4096
+N_CTX = Settings().context_length
 """The app's default context length."""
 SPOIL = "<|im_start|>user\nsomething else entirely<|im_end|>\n"
 
