@@ -59,13 +59,7 @@ class LocalChatModel:
         return self.runner.call("count_tokens", text=text)
 
     def render(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
-        return template.render(
-            messages,
-            self.info.chat_template,
-            add_generation_prompt=add_generation_prompt,
-            bos_token=self.info.bos_token,
-            eos_token=self.info.eos_token,
-        )
+        return template.render_for(self.info, messages, add_generation_prompt)
 
     def generate(
         self,

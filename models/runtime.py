@@ -91,13 +91,7 @@ class Runtime:
         return len(self.tokenize(text))
 
     def render(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
-        return template.render(
-            messages,
-            self.info.chat_template,
-            add_generation_prompt=add_generation_prompt,
-            bos_token=self._bos,
-            eos_token=self._eos,
-        )
+        return template.render_for(self.info, messages, add_generation_prompt)
 
     # -- evaluation ------------------------------------------------------------------------
     def _prefill(self, tokens: list[int], cancelled: Callable[[], bool]) -> int:

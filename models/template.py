@@ -14,7 +14,7 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from models.errors import ModelError
-from models.interface import Message
+from models.interface import Message, ModelInfo
 
 CHATML = (
     "{% for message in messages %}"
@@ -65,3 +65,9 @@ def render(
         raise
     except jinja2.TemplateError as exc:
         raise TemplateError(f"the model's chat template is broken: {exc}") from None
+
+
+def render_for(info: ModelInfo, messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
+    """The prompt text for ``messages`` under the chat template and special tokens of ``info``."""
+    return render(messages, info.chat_template, add_generation_prompt=add_generation_prompt,
+                  bos_token=info.bos_token, eos_token=info.eos_token)

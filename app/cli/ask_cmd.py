@@ -126,6 +126,9 @@ def run(args: argparse.Namespace) -> int:
     if args.max_steps < 1:
         print("pagemind: --max-steps must be at least 1", file=sys.stderr)
         return 2
+    if not args.request.strip():
+        print("pagemind: the request is empty; say what to do, e.g. ask \"list ~/Downloads\"", file=sys.stderr)
+        return 2
     chosen = settings.load()
     path = chat_model_path(args.model)
     memory = MemoryStore.open_default()

@@ -43,10 +43,6 @@ class TurnResult:
     error: str | None = None
 
 
-def _failed(outcome: Outcome) -> bool:
-    return not outcome.ran or outcome.result.startswith("Error:")
-
-
 class Agent:
     def __init__(self, model: ChatModel, context: MainContext, gate: Gate, tools: Sequence[ToolSpec],
                  limits: Limits | None = None) -> None:
@@ -62,6 +58,11 @@ class Agent:
         self._maintaining: ChatModel | None = None
         self._stop_upkeep = threading.Event()
 
+    def _view(self, priority: Priority) -> ChatModel:
+        """The model at ``priority`` when it is scheduled, else the model itself."""
+        at = getattr(self.model, "at", None)
+        return at(priority) if at is not None else self.model
+
     # -- one turn ----------------------------------------------------------------------------
     def handle(self, event: Event, listener: Listener = ignore) -> TurnResult:
         """Serve ``event`` to the end of its turn; one turn at a time (upkeep is cancelled)."""
@@ -72,8 +73,7 @@ class Agent:
         with self._lock:
             self._cancelled.clear()
             self._timed_out.clear()
-            at = getattr(self.model, "at", None)
-            self._active = at(event.priority) if at is not None else self.model
+            self._active = self._view(event.priority)
             timer = threading.Timer(self.limits.max_seconds, self._time_up)
             timer.daemon = True
             timer.start()
@@ -102,7 +102,7 @@ class Agent:
                 if call.tool == REPLY_TOOL and outcome.ran:
                     emit(Step("reply", text=outcome.result))
                     return TurnResult("replied", step, reply=outcome.result)
-                if not outcome.heartbeat and not _failed(outcome):
+                if not outcome.heartbeat and not outcome.failed:
                     return TurnResult("done", step)
             return self._stopped("step_limit", step, f"stopped after {step} steps without a reply", emit)
         except GenerationCancelled:
@@ -146,8 +146,7 @@ class Agent:
         middle of the next turn; then the context is evaluated, so the next turn's first token
         waits only for its own message. A new turn cancels it (see :meth:`handle`).
         """
-        at = getattr(self.model, "at", None)
-        background = at(Priority.BACKGROUND) if at is not None else self.model
+        background = self._view(Priority.BACKGROUND)
         self._stop_upkeep.clear()
         with self._lock:
             self._maintaining = background

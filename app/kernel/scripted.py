@@ -53,7 +53,7 @@ class ScriptedModel:
         return len(self.tokenize(text))
 
     def render(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
-        return template.render(messages, self.info.chat_template, add_generation_prompt=add_generation_prompt)
+        return template.render_for(self.info, messages, add_generation_prompt)
 
     def _emit(self, prompt: str, text: str, on_token: TokenCallback | None, max_tokens: int) -> Generation:
         self.prompts.append(prompt)

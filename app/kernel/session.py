@@ -83,7 +83,7 @@ class Session:
         outcome = self.gate.run(route.tool, dict(route.args), Turn(), on_ask=asking(emit))
         recall.add(self.conversation, "tool", outcome.result, tool_name=route.tool)
         emit(Step("tool_result", text=outcome.result, tool=route.tool, journal_id=outcome.journal_id))
-        if not outcome.ran or outcome.result.startswith("Error:"):
+        if outcome.failed:
             emit(Step("error", text=outcome.result))
             return TurnResult("error", 1, error=outcome.result)
         emit(Step("reply", text=outcome.result))

@@ -33,6 +33,11 @@ class Outcome:
     ran: bool
     journal_id: int | None = None
 
+    @property
+    def failed(self) -> bool:
+        """It did not run (refused, declined, malformed) or it ran and reported an error."""
+        return not self.ran or self.result.startswith("Error:")
+
 
 def describe(tool: str, args: dict[str, Any]) -> str:
     shown = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)[:80]}" for k, v in args.items()

@@ -92,3 +92,8 @@ def test_selftest_passes_and_leaves_the_home_alone(pagemind_home: Path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("ok    ") == 5 and result.stdout.rstrip().endswith("self-test passed")
     assert not (pagemind_home / "data").exists() or not any((pagemind_home / "data").iterdir())
+
+
+def test_an_empty_request_is_refused_in_one_line(pagemind_home: Path, work: Path):
+    result = run("ask", "   ", home=pagemind_home)
+    assert result.returncode == 2 and result.stderr.startswith("pagemind: the request is empty")
