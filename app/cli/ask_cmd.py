@@ -79,7 +79,7 @@ class Printer:
                 print(step.text, end="", flush=True)
             return
         held, self.held = self.held, None
-        if held is not None and not (step.kind == "reply" and step.text == held):
+        if held is not None and step.text != held:  # a quick command's reply or error is its result
             print(_preview(held), file=sys.stderr)
         if step.kind == "reply":
             print("" if self.streamed else step.text, flush=True)
@@ -131,11 +131,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     chosen = settings.load()
     path = chat_model_path(args.model)
+    n_ctx = fitting_context(path, chosen.context_length) if path is not None else 0  # a bad file fails here
     memory = MemoryStore.open_default()
     try:
         model = None if path is None else LocalChatModel(
-            path, n_ctx=fitting_context(path, chosen.context_length), n_threads=chosen.threads,
-            temperature=chosen.temperature)
+            path, n_ctx=n_ctx, n_threads=chosen.threads, temperature=chosen.temperature)
         try:
             session = Session(memory, model, TerminalConfirmer(assume_yes=args.yes),
                               limits=Limits(max_steps=args.max_steps))

@@ -97,3 +97,16 @@ def test_selftest_passes_and_leaves_the_home_alone(pagemind_home: Path):
 def test_an_empty_request_is_refused_in_one_line(pagemind_home: Path, work: Path):
     result = run("ask", "   ", home=pagemind_home)
     assert result.returncode == 2 and result.stderr.startswith("pagemind: the request is empty")
+
+
+def test_a_refused_quick_command_says_why_once(pagemind_home: Path, work: Path):
+    result = run("ask", "list /etc", home=pagemind_home)
+    assert result.returncode == 1 and result.stderr.count("Denied: /etc is in a system folder.") == 1
+
+
+def test_a_bad_model_file_is_refused_before_anything_starts(pagemind_home: Path, work: Path, tmp_path: Path):
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"not a model" * 100)
+    result = run("ask", "hi", "--model", str(bad), home=pagemind_home)
+    assert result.returncode == 2 and "is not a GGUF model file" in result.stderr
+    assert "embedder" not in result.stderr
