@@ -126,7 +126,7 @@ def _kill(found: dict[str, str]) -> Route | None:
     kind, verb = (found["kind"] or "").strip().casefold(), found["verb"].casefold()
     how = " (force)" if force else ""
     extra = {"force": True} if force else {}
-    if arg.isdigit():
+    if arg.isascii() and arg.isdigit():  # "¹" and "٣" are digits to Python, not pids
         pid = int(arg)
         return Route("kill_process", {"pid": pid, **extra}, f"end process {pid}{how}") if 0 < pid <= MAX_PID else None
     if kind == "pid" or (not kind and verb in ("end", "stop")):

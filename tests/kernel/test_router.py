@@ -125,6 +125,8 @@ ROUTED: list[tuple[str, str, dict[str, Any]]] = [
 
 DECLINED: list[str] = [
     "open ./notes.md",
+    "end process ¹",
+    "kill ٣",
     "list ../shared",
     "",
     "   ",
