@@ -1,0 +1,1 @@
+"""Document ingestion: watched folders become searchable memory (DESIGN.md decision 8)."""
