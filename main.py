@@ -13,7 +13,7 @@ from models.errors import ModelError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from app.cli import ask_cmd, doctor, memory_cmd, models_cmd, rules_cmd, selftest_cmd, undo_cmd
+    from app.cli import ask_cmd, doctor, ingest_cmd, memory_cmd, models_cmd, rules_cmd, selftest_cmd, undo_cmd
 
     parser = argparse.ArgumentParser(
         prog="pagemind", description="A private desktop assistant on a local model."
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         func=doctor.run
     )
     ask_cmd.add_parser(sub)
+    ingest_cmd.add_parsers(sub)
     selftest_cmd.add_parser(sub)
     models_cmd.add_parser(sub)
     memory_cmd.add_parser(sub)

@@ -36,6 +36,14 @@ class Settings:
     """Standing permissions the user granted, each "TIER TARGET" (e.g. "write ~/Notes")."""
     heartbeat_minutes: int = 0
     """Wake the assistant every this many minutes with a timer event; 0 leaves it off."""
+    watched_folders: list[str] = field(default_factory=list)
+    """Folders whose documents are indexed and kept current."""
+    ignore_patterns: list[str] = field(default_factory=list)
+    """More files and folders to leave out, as glob patterns ("*.log", "drafts/*.md", "private/")."""
+    max_file_mb: int = 50
+    """Files larger than this are recorded as skipped, not indexed."""
+    rescan_minutes: int = 15
+    """A full rescan of the watched folders this often catches what the watcher missed; 0 turns it off."""
 
     def validate(self) -> None:
         if self.context_length < 256:
@@ -44,6 +52,10 @@ class Settings:
             raise SettingsError(f"threads must be 0 (automatic) or more, got {self.threads}")
         if self.heartbeat_minutes < 0:
             raise SettingsError(f"heartbeat_minutes must be 0 (off) or more, got {self.heartbeat_minutes}")
+        if self.max_file_mb < 1:
+            raise SettingsError(f"max_file_mb must be at least 1, got {self.max_file_mb}")
+        if self.rescan_minutes < 0:
+            raise SettingsError(f"rescan_minutes must be 0 (off) or more, got {self.rescan_minutes}")
         if not 0.0 <= self.temperature <= 2.0:
             raise SettingsError(f"temperature must be between 0 and 2, got {self.temperature}")
 

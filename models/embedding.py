@@ -77,6 +77,10 @@ class LlamaEmbedder:
         body = self._llm.tokenize(text.encode("utf-8"), add_bos=False)[:room]
         return self._prefix + body + self._suffix
 
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Each text's tokens, without the special tokens around a sequence (and not cut to fit)."""
+        return [len(self._llm.tokenize(text.encode("utf-8"), add_bos=False)) for text in texts]
+
     def _run(self, sequences: list[list[int]]) -> np.ndarray:
         """Evaluate the sequences as one llama.cpp batch and return their pooled vectors."""
         batch = self._batch

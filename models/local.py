@@ -138,8 +138,17 @@ class LocalEmbedder:
             raise
         self.dim = self.info.n_embd
 
+    @property
+    def max_tokens(self) -> int:
+        """The longest text, in tokens, that is embedded whole (longer ones are cut)."""
+        return self.info.n_ctx
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         return self.runner.call("embed", texts=list(texts))
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Each text's length in this model's tokens (special tokens left out)."""
+        return self.runner.call("count_tokens", texts=list(texts))
 
     def close(self) -> None:
         self.runner.close()

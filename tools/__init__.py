@@ -16,6 +16,7 @@ MODULES = (
     "tools.system",
     "tools.desktop",
     "tools.memory",
+    "tools.documents",
 )
 
 

@@ -140,7 +140,7 @@ class Scheduler:
                 raise RuntimeError(f"{self.name} is closed")
             job = Job(self, Priority(priority), name, unit, cancel, next(self._seq))
             heapq.heappush(self._heap, (job.priority, job._seq, job))
-            self._cond.notify()
+            self._cond.notify_all()
         return job
 
     def submit(self, priority: Priority, fn: Callable[..., T], *args: Any, name: str = "",
@@ -178,6 +178,20 @@ class Scheduler:
     @property
     def running(self) -> Job | None:
         return self._running
+
+    def wait_quiet(self, priority: Priority = Priority.BACKGROUND, timeout: float | None = None) -> bool:
+        """Wait until no job more urgent than ``priority`` is queued or running; False on timeout.
+
+        Background work that uses the CPU outside the scheduler (reading and parsing files) calls
+        it between pieces of work, so that it steps aside while the user waits for the model.
+        """
+        def quiet() -> bool:
+            running = self._running
+            return (self._closed or (running is None or running.priority >= priority)
+                    and all(job.priority >= priority for _, _, job in self._heap))
+
+        with self._cond:
+            return self._cond.wait_for(quiet, timeout)
 
     def close(self, timeout: float = 5) -> None:
         """Cancel the queued jobs, let the running one finish (a batch job stops after its batch)."""
@@ -235,6 +249,7 @@ class Scheduler:
                 error = exc
             with self._cond:
                 self._running = None
+                self._cond.notify_all()
                 if error is not None or finished:
                     self._finish(job, value, error)
                 elif job._cancel_requested or self._closed:
@@ -347,8 +362,15 @@ class ScheduledEmbedder(_Scheduled):
     def dim(self) -> int:
         return self.embedder.dim
 
+    @property
+    def max_tokens(self) -> int:
+        return self.embedder.max_tokens  # type: ignore[attr-defined]
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         return self._call(self.embedder.embed, list(texts))
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self._call(self.embedder.count_tokens, list(texts))  # type: ignore[attr-defined]
 
     def close(self) -> None:
         close = getattr(self.embedder, "close", None)

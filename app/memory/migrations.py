@@ -112,4 +112,22 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        3,
+        "document manifest and the persisted ingest queue",
+        """
+        ALTER TABLE documents ADD COLUMN root VARCHAR NOT NULL DEFAULT '';
+        ALTER TABLE documents ADD COLUMN kind VARCHAR NOT NULL DEFAULT '';
+        ALTER TABLE documents ADD COLUMN title VARCHAR NOT NULL DEFAULT '';
+        ALTER TABLE documents ADD COLUMN n_chunks INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE chunks ADD COLUMN content_hash VARCHAR NOT NULL DEFAULT '';
+        CREATE TABLE ingest_queue (
+            path VARCHAR PRIMARY KEY,
+            root VARCHAR NOT NULL,
+            action VARCHAR NOT NULL,
+            queued_at TIMESTAMP NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0
+        );
+        """,
+    ),
 ]

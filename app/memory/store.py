@@ -1,4 +1,4 @@
-"""The memory hierarchy over one database: core, recall, archival, summaries, one search index."""
+"""The memory hierarchy over one database: core, recall, archival, documents, summaries, one search index."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from app import paths, settings
 from app.memory.archival import Archival
 from app.memory.core import CoreMemory
 from app.memory.db import Database
+from app.memory.documents import Documents
 from app.memory.recall import Recall
 from app.memory.search import HybridIndex
 from app.memory.summaries import SummaryStore
@@ -34,6 +35,7 @@ class MemoryStore:
         self.core = CoreMemory(db)
         self.recall = Recall(db, self.index)
         self.archival = Archival(db, self.index)
+        self.documents = Documents(db, self.index)
         self.summaries = SummaryStore(db)
         self.embedder: LocalEmbedder | None = None
         """The embedder this store started and must close (None when it was given one)."""

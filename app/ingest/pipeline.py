@@ -1,0 +1,324 @@
+"""The resumable ingestion pipeline: queued files -> extract -> chunk -> embed -> one transaction.
+
+Jobs come from the persisted queue (app/ingest/queue.py) a group at a time. Each file is read
+once and hashed: an unchanged hash only updates the manifest, a new path holding the content of
+a file that is gone takes over that file's row and chunks (a rename or a move), and a chunk whose
+text was embedded before (in any document) reuses its vector. Only new text reaches the
+embedder, in small batches at background priority, so a chat request waits at most one batch.
+The group's documents, chunks, postings and vectors and the removal of its jobs are written in one
+transaction: a crash at any point leaves each file either done or still queued.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from app.ingest import chunk as chunking
+from app.ingest.extract import ExtractError, Extractor, kind_of
+from app.ingest.ignore import IgnoreRules
+from app.ingest.queue import MAX_ATTEMPTS, IngestQueue, Job
+from app.ingest.scan import walk
+from app.kernel.scheduler import Priority, Scheduler
+from app.memory.documents import CORPUS, NewChunk
+from app.memory.store import MemoryStore
+from models.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+GROUP_FILES = 64
+"""Jobs read from the queue at a time."""
+GROUP_CHUNKS = 64
+"""New chunks gathered before they are embedded and the group is written."""
+EMBED_BATCH = 8
+"""Chunks per embedding call: how long a chat request can wait behind ingestion."""
+DEFAULT_MAX_MB = 50
+
+
+@dataclass
+class Progress:
+    done: int = 0
+    """Files finished in this run (indexed, unchanged, moved, removed, skipped or failed)."""
+    total: int = 0
+    """Files finished plus files still queued."""
+    current: str = ""
+    chunks: int = 0
+    """Chunks written in this run."""
+    bytes: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def rate(self) -> float:
+        """Files per second."""
+        return self.done / max(self.seconds, 1e-9)
+
+
+@dataclass
+class Summary:
+    counts: dict[str, int] = field(default_factory=dict)
+    """Files per outcome: indexed, unchanged, moved, removed, skipped, failed."""
+    chunks: int = 0
+    embedded: int = 0
+    """Chunks sent to the embedder (the rest reused an earlier vector, or have none yet)."""
+    bytes: int = 0
+    seconds: float = 0.0
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    """(path, reason) of each skipped or failed file."""
+
+    def add(self, outcome: str) -> None:
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+
+
+@dataclass
+class _Plan:
+    job: Job
+    outcome: str
+    """"indexed", "unchanged", "touched", "moved", "removed", "skipped", "failed", or "nothing" (a
+    removal of a file that was never indexed, or whose row a moved file took over)."""
+    size: int = 0
+    mtime: float = 0.0
+    content_hash: str = ""
+    error: str | None = None
+    kind: str = ""
+    title: str = ""
+    chunks: list[NewChunk] = field(default_factory=list)
+    moved_from: int = 0
+    """The document id a moved file takes over."""
+
+
+def _chunk_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def _word_count(texts: list[str]) -> list[int]:
+    """A token estimate for when no embedder can count (words only until one is set up)."""
+    return [len(text.split()) * 4 // 3 + 1 for text in texts]
+
+
+class Pipeline:
+    def __init__(self, memory: MemoryStore, *, scheduler: Scheduler | None = None, rules: IgnoreRules | None = None,
+                 max_bytes: int = DEFAULT_MAX_MB * 1024 * 1024, extractor: Extractor | None = None,
+                 on_progress: Callable[[Progress], None] | None = None,
+                 on_document: Callable[[str, int], None] | None = None) -> None:
+        self.memory, self.documents = memory, memory.documents
+        self.queue = IngestQueue(memory.db)
+        self.rules = rules or IgnoreRules()
+        self.max_bytes = max_bytes
+        self.scheduler = scheduler
+        self.extractor = extractor or Extractor()
+        self._own_extractor = extractor is None
+        self.on_progress, self.on_document = on_progress, on_document
+        embedder = memory.index.embedder
+        self.embedder = embedder
+        if embedder is not None and scheduler is not None:
+            from app.kernel.scheduler import ScheduledEmbedder
+            self.embedder = ScheduledEmbedder(embedder, scheduler, Priority.BACKGROUND)
+        counter = getattr(self.embedder, "count_tokens", None)
+        self._count = counter or _word_count
+        room = getattr(self.embedder, "max_tokens", chunking.CHUNK_TOKENS + 2) - 2  # [CLS] and [SEP]
+        self.chunk_tokens = max(16, min(chunking.CHUNK_TOKENS, room))
+        self._claimed: set[int] = set()
+        """Documents taken over by a moved file in the group being planned."""
+
+    # -- queueing ------------------------------------------------------------------------------
+    def scan(self, folder: Path, root: Path | None = None, recursive: bool = True) -> int:
+        """Queue the changes in ``folder`` (a missing folder: everything known below it is gone)."""
+        folder = Path(os.path.abspath(folder))
+        root = Path(os.path.abspath(root)) if root else folder
+        return self.queue.reconcile(folder, root, walk(folder, self.rules, root, recursive), recursive)
+
+    # -- running -------------------------------------------------------------------------------
+    def run(self, stop: threading.Event | None = None, settle: bool = False) -> Summary:
+        """Work through the due jobs until none is left (or ``stop`` is set).
+
+        With ``settle``, removals still in their grace time are waited for and done too.
+        """
+        stop = stop or threading.Event()
+        summary, progress = Summary(), Progress()
+        while not stop.is_set():
+            jobs = self.queue.take(GROUP_FILES)
+            if not jobs:
+                due = self.queue.next_due() if settle else None
+                if due is None:
+                    break
+                stop.wait(due + 0.01)
+                continue
+            progress.total = progress.done + self.queue.pending()
+            plans: list[_Plan] = []
+            self._claimed = set()
+            for job in jobs:
+                if stop.is_set() or sum(len(p.chunks) for p in plans) >= GROUP_CHUNKS:
+                    break
+                if self.scheduler is not None:
+                    self.scheduler.wait_quiet(Priority.BACKGROUND)
+                progress.current = job.path
+                self._report(progress)
+                plans.append(self._plan(job))
+            names = [p.job.path for p in plans]
+            self.queue.attempt(names)
+            vectors = self._embed(plans, summary, stop)
+            if stop.is_set():
+                self.queue.attempt(names, -1)
+                break
+            self._write(plans, vectors)
+            for plan in plans:
+                if plan.outcome != "nothing":
+                    summary.add("unchanged" if plan.outcome == "touched" else plan.outcome)
+                if plan.outcome in ("skipped", "failed"):
+                    summary.problems.append((plan.job.path, plan.error or ""))
+                if plan.outcome == "indexed":
+                    summary.chunks += len(plan.chunks)
+                    summary.bytes += plan.size
+                    if self.on_document is not None:
+                        self.on_document(plan.job.path, len(plan.chunks))
+            progress.done += len(plans)
+            progress.chunks, progress.bytes = summary.chunks, summary.bytes
+            self._report(progress)
+        if not stop.is_set():
+            self.backfill(stop)
+        summary.seconds = progress.seconds
+        return summary
+
+    def _report(self, progress: Progress) -> None:
+        if self.on_progress is not None:
+            self.on_progress(progress)
+
+    def _plan(self, job: Job) -> _Plan:
+        """What to do with one job; reads and parses the file when it changed."""
+        path = job.path
+        if job.attempts >= MAX_ATTEMPTS:
+            return _Plan(job, "failed", error=f"indexing this file was cut short {job.attempts} times; "
+                                              "it is set aside until it changes")
+        known = self.documents.get(path)
+        try:
+            stat = os.stat(path)
+        except OSError:
+            stat = None
+        if stat is None or not os.path.isfile(path):  # gone (or a folder that could not be read before)
+            return _Plan(job, "removed" if known else "nothing")
+        plan = _Plan(job, "indexed", size=stat.st_size, mtime=stat.st_mtime)
+        if known and (known.size, known.mtime) == (plan.size, plan.mtime) and known.status != "failed":
+            plan.outcome = "unchanged"
+            return plan
+        if plan.size > self.max_bytes:
+            return self._skip(plan, f"larger than the {self.max_bytes / 2**20:.0f} MB limit "
+                                    f"({plan.size / 2**20:.1f} MB)")
+        if kind_of(os.path.basename(path)) is None:
+            return self._skip(plan, f"unsupported file type {Path(path).suffix.lower() or '(none)'}")
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(self.max_bytes + 1)
+        except OSError as exc:
+            plan.outcome, plan.error = "failed", f"cannot read the file: {exc.strerror or exc}"
+            return plan
+        plan.content_hash = hashlib.sha256(data).hexdigest()
+        if known and known.content_hash == plan.content_hash and known.status == "indexed":
+            plan.outcome = "touched"
+            return plan
+        if known is None:
+            twin = self._gone_twin(plan.content_hash)
+            if twin is not None:
+                plan.outcome, plan.moved_from = "moved", twin
+                return plan
+        try:
+            extracted = self.extractor.extract(os.path.basename(path), data)
+        except ExtractError as exc:
+            return self._skip(plan, str(exc))
+        plan.kind, plan.title = extracted.kind, extracted.title
+        pieces = chunking.chunk_text(extracted.text, self._count, self.chunk_tokens)
+        plan.chunks = [NewChunk(c.text, c.start, c.end, _chunk_hash(c.text)) for c in pieces]
+        return plan if plan.chunks else self._skip(plan, "the file has no text")
+
+    @staticmethod
+    def _skip(plan: _Plan, reason: str) -> _Plan:
+        plan.outcome, plan.error = "skipped", reason
+        return plan
+
+    def _gone_twin(self, content_hash: str) -> int | None:
+        """An indexed document with this content whose file no longer exists (this file's old name)."""
+        rows = self.memory.db.fetchall(
+            "SELECT id, path FROM documents WHERE content_hash = ? AND status = 'indexed'", [content_hash])
+        for doc_id, path in rows:
+            if doc_id not in self._claimed and not os.path.exists(path):
+                self._claimed.add(doc_id)
+                return doc_id
+        return None
+
+    def _embed(self, plans: list[_Plan], summary: Summary, stop: threading.Event) -> dict[str, np.ndarray]:
+        """Vectors of the group's chunks by content hash: earlier ones reused, new ones embedded."""
+        if self.embedder is None:
+            return {}
+        texts = {c.content_hash: c.text for p in plans for c in p.chunks}
+        vectors = self.documents.vectors_for(list(texts))
+        todo = [h for h in texts if h not in vectors]
+        for at in range(0, len(todo), EMBED_BATCH):
+            if stop.is_set():
+                break
+            batch = todo[at:at + EMBED_BATCH]
+            try:
+                embedded = np.asarray(self.embedder.embed([texts[h] for h in batch]), np.float32)
+            except ModelError as exc:  # found by words until backfill() gives them vectors
+                log.warning("embedding failed, %d chunks are searchable by words only for now: %s", len(todo), exc)
+                break
+            vectors.update(zip(batch, embedded))
+            summary.embedded += len(batch)
+        return vectors
+
+    def _write(self, plans: list[_Plan], vectors: dict[str, np.ndarray]) -> None:
+        """The group's results and the removal of its jobs, in one transaction."""
+        docs = self.documents
+        with self.memory.db.transaction() as conn:
+            for plan in plans:
+                job = plan.job
+                if plan.outcome == "removed":
+                    docs.forget(conn, job.path)
+                elif plan.outcome == "touched":
+                    conn.execute("UPDATE documents SET size = ?, mtime = ? WHERE path = ?",
+                                 [plan.size, plan.mtime, job.path])
+                elif plan.outcome == "moved":
+                    docs.move(conn, plan.moved_from, job.path, job.root, plan.size, plan.mtime)
+                elif plan.outcome in ("skipped", "failed", "indexed"):
+                    doc_id = docs.record(conn, job.path, job.root, plan.size, plan.mtime,
+                                         content_hash=plan.content_hash, status=plan.outcome,
+                                         error=plan.error, kind=plan.kind, title=plan.title)
+                    have = all(c.content_hash in vectors for c in plan.chunks)
+                    matrix = np.stack([vectors[c.content_hash] for c in plan.chunks]) if have and plan.chunks else None
+                    docs.replace_chunks(conn, doc_id, plan.chunks, matrix)
+            self.queue.done(conn, [plan.job.path for plan in plans])
+
+    def backfill(self, stop: threading.Event | None = None) -> int:
+        """Give vectors to the chunks that have none (embedder added or changed, or it failed)."""
+        if self.embedder is None:
+            return 0
+        missing = self.memory.index.missing_vectors(CORPUS)
+        done = 0
+        for at in range(0, len(missing), EMBED_BATCH):
+            if stop is not None and stop.is_set():
+                break
+            ids = missing[at:at + EMBED_BATCH]
+            rows = dict(self.memory.db.fetchall("SELECT id, content FROM chunks WHERE id IN (SELECT unnest(?))", [ids]))
+            ids = [i for i in ids if i in rows]
+            try:
+                embedded = self.embedder.embed([rows[i] for i in ids])
+            except ModelError as exc:
+                log.warning("cannot embed the chunks that have no vector yet: %s", exc)
+                break
+            self.memory.index.set_vectors(CORPUS, ids, np.asarray(embedded, np.float32))
+            done += len(ids)
+        return done
+
+    def close(self) -> None:
+        if self._own_extractor:
+            self.extractor.close()

@@ -1,0 +1,134 @@
+"""The persisted ingest queue, and the reconciliation of a scanned folder against the manifest.
+
+The manifest is the ``documents`` table (path, size, mtime, content hash, status, error). A scan
+of a folder queues an "upsert" for each file that is new or whose size or modification time
+changed, and a "remove" for each known file that is gone. Jobs are keyed by path, so a file queued
+twice is one job. Upserts run before removals, and a removal waits ``REMOVE_GRACE`` seconds: when
+a file moves, its new path is seen first and keeps the old path's chunks.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from app.ingest.scan import Entry
+from app.memory.db import Database
+
+REMOVE_GRACE = 2.0
+MAX_ATTEMPTS = 3
+"""A file whose indexing was cut short this many times (the process died) is set aside as failed."""
+
+Conn = duckdb.DuckDBPyConnection
+
+
+@dataclass(frozen=True)
+class Job:
+    path: str
+    root: str
+    action: str
+    """"upsert" (index it if it changed) or "remove" (forget it if it is gone)."""
+    attempts: int
+
+
+def _below(folder: str, recursive: bool) -> tuple[str, list[object]]:
+    """SQL (and its parameters) matching the paths in ``folder`` (and below it when recursive)."""
+    prefix = folder.rstrip("/") + "/"
+    if recursive:
+        return "(path = ? OR starts_with(path, ?))", [folder, prefix]
+    return "(starts_with(path, ?) AND NOT contains(path[?:], '/'))", [prefix, len(prefix) + 1]
+
+
+class IngestQueue:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def reconcile(self, folder: Path, root: Path, entries: Iterable[Entry], recursive: bool = True) -> int:
+        """Queue what differs between ``folder`` on disk (its scanned ``entries``) and the manifest.
+
+        A folder that could not be read is recorded as failed, and the files known below it are
+        left alone (they may be back once it can be read). Returns the number of jobs queued.
+        """
+        where, params = _below(str(folder), recursive)
+        with self.db.lock:
+            known = {path: (size, mtime, status) for path, size, mtime, status in self.db.fetchall(
+                f"SELECT path, size, mtime, status FROM documents WHERE {where}", params)}
+            upserts, blocked, seen = [], [], set()
+            for entry in entries:
+                seen.add(entry.path)
+                if entry.error is not None:
+                    blocked.append(entry.path.rstrip("/") + "/")
+                    self._record_unreadable(entry, str(root))
+                    continue
+                was = known.get(entry.path)
+                if was is None or was[:2] != (entry.size, entry.mtime) or was[2] == "failed":
+                    upserts.append(entry.path)
+            removes = [path for path in known if path not in seen
+                       and not any(path.startswith(prefix) for prefix in blocked)]
+            return self.push(upserts, root, "upsert") + self.push(removes, root, "remove")
+
+    def _record_unreadable(self, entry: Entry, root: str) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO documents (path, root, size, mtime, content_hash, status, error, kind) "
+                "VALUES (?, ?, 0, 0, '', 'failed', ?, 'folder') ON CONFLICT (path) DO UPDATE SET "
+                "status = 'failed', error = excluded.error", [entry.path, root, entry.error])
+
+    def push(self, paths: Sequence[str], root: Path | str, action: str) -> int:
+        """Queue ``action`` for each path (a path already queued takes the new action)."""
+        if not paths:
+            return 0
+        now = datetime.datetime.now()
+        with self.db.transaction() as conn:
+            conn.register("_queued", {"path": np.asarray(list(paths), dtype=object)})
+            try:
+                conn.execute(
+                    "INSERT INTO ingest_queue SELECT path, ?, ?, ?, 0 FROM _queued ON CONFLICT (path) DO UPDATE "
+                    "SET root = excluded.root, action = excluded.action, queued_at = CASE WHEN "
+                    "ingest_queue.action = excluded.action THEN ingest_queue.queued_at ELSE excluded.queued_at END",
+                    [str(root), action, now])
+            finally:
+                conn.unregister("_queued")
+        return len(paths)
+
+    def take(self, limit: int) -> list[Job]:
+        """Up to ``limit`` jobs that are due: upserts first, then removals past their grace time."""
+        due = datetime.datetime.now() - datetime.timedelta(seconds=REMOVE_GRACE)
+        rows = self.db.fetchall(
+            "SELECT path, root, action, attempts FROM ingest_queue WHERE action = 'upsert' OR queued_at <= ? "
+            "ORDER BY action = 'remove', queued_at, path LIMIT ?", [due, limit])
+        return [Job(*row) for row in rows]
+
+    def next_due(self) -> float | None:
+        """Seconds until the next waiting removal is due (0 when one is due now); None when none waits."""
+        row = self.db.fetchone("SELECT min(queued_at) FROM ingest_queue")
+        if row is None or row[0] is None:
+            return None
+        wait = (row[0] + datetime.timedelta(seconds=REMOVE_GRACE) - datetime.datetime.now()).total_seconds()
+        return max(0.0, wait)
+
+    def attempt(self, paths: Sequence[str], step: int = 1) -> None:
+        """Count an attempt at these jobs (``step=-1`` takes back one that was stopped cleanly)."""
+        if paths:
+            self.db.execute("UPDATE ingest_queue SET attempts = attempts + ? WHERE path IN (SELECT unnest(?))",
+                            [step, list(paths)])
+
+    def done(self, conn: Conn, paths: Sequence[str]) -> None:
+        """Drop finished jobs, in the transaction that wrote their results."""
+        if paths:
+            conn.execute("DELETE FROM ingest_queue WHERE path IN (SELECT unnest(?))", [list(paths)])
+
+    def pending(self, folder: str = "") -> int:
+        where, params = _below(folder, True) if folder else ("true", [])
+        return self.db.fetchone(f"SELECT count(*) FROM ingest_queue WHERE {where}", params)[0]
+
+    def drop(self, folder: str) -> int:
+        """Forget the jobs at or below ``folder``; returns how many there were."""
+        where, params = _below(folder, True)
+        with self.db.transaction() as conn:
+            return conn.execute(f"DELETE FROM ingest_queue WHERE {where} RETURNING path", params).fetchall().__len__()
