@@ -58,40 +58,30 @@ def _hard_split(start: int, end: int, n_tokens: int, max_tokens: int) -> list[tu
     return [(a, min(a + step, end)) for a in range(start, end, step)]
 
 
-def pieces(text: str, count: Counter, max_tokens: int) -> list[tuple[int, int, int]]:
-    """(start, end, tokens) of the text's smallest-needed pieces, each at most ``max_tokens``."""
-    spans = _split(text, 0, len(text), _LEVELS[0])
-    levels = [1] * len(spans)
-    done: list[tuple[int, int, int]] = []
+def pieces(texts: Sequence[str], count: Counter, max_tokens: int) -> list[list[tuple[int, int, int]]]:
+    """Per text, (start, end, tokens) of its smallest-needed pieces, each at most ``max_tokens``.
+
+    All the texts are measured together: one ``count`` call per level of cutting, whatever their number.
+    """
+    spans = [(t, a, b, 1) for t, text in enumerate(texts) for a, b in _split(text, 0, len(text), _LEVELS[0])]
+    done: list[list[tuple[int, int, int]]] = [[] for _ in texts]
     while spans:
-        sizes = count([text[a:b] for a, b in spans])
-        next_spans, next_levels = [], []
-        for (a, b), n, level in zip(spans, sizes, levels):
+        sizes = count([texts[t][a:b] for t, a, b, _ in spans])
+        again = []
+        for (t, a, b, level), n in zip(spans, sizes):
             if n <= max_tokens or b - a <= 1:
-                done.append((a, b, n))
-                continue
-            if level < len(_LEVELS):
-                parts = _split(text, a, b, _LEVELS[level])
-                if len(parts) > 1:
-                    next_spans += parts
-                    next_levels += [level + 1] * len(parts)
-                    continue
-                next_spans.append((a, b))
-                next_levels.append(level + 1)
-                continue
-            parts = _hard_split(a, b, n, max_tokens)
-            next_spans += parts
-            next_levels += [level] * len(parts)
-        spans, levels = next_spans, next_levels
-    return sorted(done)
+                done[t].append((a, b, n))
+            elif level < len(_LEVELS):
+                parts = _split(texts[t], a, b, _LEVELS[level])
+                again += [(t, pa, pb, level + 1) for pa, pb in parts] if len(parts) > 1 else [(t, a, b, level + 1)]
+            else:
+                again += [(t, pa, pb, level) for pa, pb in _hard_split(a, b, n, max_tokens)]
+        spans = again
+    return [sorted(found) for found in done]
 
 
-def chunk_text(text: str, count: Counter, max_tokens: int = CHUNK_TOKENS,
-               overlap: int = OVERLAP_TOKENS) -> list[Chunk]:
-    """The text's chunks, in order; none for a text that is blank."""
-    if max_tokens < 1 or not 0 <= overlap < max_tokens:
-        raise ValueError(f"chunks of {max_tokens} tokens cannot overlap by {overlap}")
-    parts = pieces(text, count, max_tokens)
+def _pack(text: str, parts: list[tuple[int, int, int]], max_tokens: int, overlap: int) -> list[Chunk]:
+    """Whole pieces gathered into chunks, each starting with the end of the one before."""
     chunks: list[Chunk] = []
     first = 0
     while first < len(parts):
@@ -103,10 +93,23 @@ def chunk_text(text: str, count: Counter, max_tokens: int = CHUNK_TOKENS,
         chunks.append(Chunk(text[start:end], start, end, total))
         if last + 1 == len(parts):
             break
-        # the next chunk begins with the trailing pieces of this one that fit in the overlap
         nxt, shared = last + 1, 0
         while nxt - 1 > first and shared + parts[nxt - 1][2] <= overlap:
             nxt -= 1
             shared += parts[nxt][2]
         first = nxt
     return chunks
+
+
+def chunk_many(texts: Sequence[str], count: Counter, max_tokens: int = CHUNK_TOKENS,
+               overlap: int = OVERLAP_TOKENS) -> list[list[Chunk]]:
+    """Each text's chunks, in order (none for a blank text), measured in a few ``count`` calls."""
+    if max_tokens < 1 or not 0 <= overlap < max_tokens:
+        raise ValueError(f"chunks of {max_tokens} tokens cannot overlap by {overlap}")
+    return [_pack(text, parts, max_tokens, overlap) for text, parts in zip(texts, pieces(texts, count, max_tokens))]
+
+
+def chunk_text(text: str, count: Counter, max_tokens: int = CHUNK_TOKENS,
+               overlap: int = OVERLAP_TOKENS) -> list[Chunk]:
+    """The text's chunks, in order; none for a text that is blank."""
+    return chunk_many([text], count, max_tokens, overlap)[0]

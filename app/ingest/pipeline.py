@@ -23,12 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from app.ingest import chunk as chunking
-from app.ingest.extract import ExtractError, Extractor, kind_of
+from app.ingest.extract import ExtractError, kind_of
+from app.ingest.extract_worker import Extractor
 from app.ingest.ignore import IgnoreRules
 from app.ingest.queue import MAX_ATTEMPTS, IngestQueue, Job
 from app.ingest.scan import walk
 from app.kernel.scheduler import Priority, Scheduler
-from app.memory.documents import CORPUS, NewChunk
+from app.memory.documents import CORPUS, Document, DocumentRow, NewChunk
 from app.memory.store import MemoryStore
 from models.errors import ModelError
 
@@ -36,8 +37,8 @@ log = logging.getLogger(__name__)
 
 GROUP_FILES = 64
 """Jobs read from the queue at a time."""
-GROUP_CHUNKS = 64
-"""New chunks gathered before they are embedded and the group is written."""
+GROUP_BYTES = 2 * 2**20
+"""Changed files are read until the group holds this much (a bigger file makes a group of its own)."""
 EMBED_BATCH = 8
 """Chunks per embedding call: how long a chat request can wait behind ingestion."""
 DEFAULT_MAX_MB = 50
@@ -156,16 +157,7 @@ class Pipeline:
                 stop.wait(due + 0.01)
                 continue
             progress.total = progress.done + self.queue.pending()
-            plans: list[_Plan] = []
-            self._claimed = set()
-            for job in jobs:
-                if stop.is_set() or sum(len(p.chunks) for p in plans) >= GROUP_CHUNKS:
-                    break
-                if self.scheduler is not None:
-                    self.scheduler.wait_quiet(Priority.BACKGROUND)
-                progress.current = job.path
-                self._report(progress)
-                plans.append(self._plan(job))
+            plans = self._plan_group(jobs, progress, stop)
             names = [p.job.path for p in plans]
             self.queue.attempt(names)
             vectors = self._embed(plans, summary, stop)
@@ -173,16 +165,7 @@ class Pipeline:
                 self.queue.attempt(names, -1)
                 break
             self._write(plans, vectors)
-            for plan in plans:
-                if plan.outcome != "nothing":
-                    summary.add("unchanged" if plan.outcome == "touched" else plan.outcome)
-                if plan.outcome in ("skipped", "failed"):
-                    summary.problems.append((plan.job.path, plan.error or ""))
-                if plan.outcome == "indexed":
-                    summary.chunks += len(plan.chunks)
-                    summary.bytes += plan.size
-                    if self.on_document is not None:
-                        self.on_document(plan.job.path, len(plan.chunks))
+            self._tally(plans, summary)
             progress.done += len(plans)
             progress.chunks, progress.bytes = summary.chunks, summary.bytes
             self._report(progress)
@@ -195,55 +178,95 @@ class Pipeline:
         if self.on_progress is not None:
             self.on_progress(progress)
 
-    def _plan(self, job: Job) -> _Plan:
-        """What to do with one job; reads and parses the file when it changed."""
+    def _tally(self, plans: list[_Plan], summary: Summary) -> None:
+        for plan in plans:
+            if plan.outcome == "nothing":
+                continue
+            summary.add("unchanged" if plan.outcome == "touched" else plan.outcome)
+            if plan.outcome in ("skipped", "failed"):
+                summary.problems.append((plan.job.path, plan.error or ""))
+            if plan.outcome == "indexed":
+                summary.chunks += len(plan.chunks)
+                summary.bytes += plan.size
+                if self.on_document is not None:
+                    self.on_document(plan.job.path, len(plan.chunks))
+
+    def _plan_group(self, jobs: list[Job], progress: Progress, stop: threading.Event) -> list[_Plan]:
+        """Plans for the first jobs, up to about GROUP_BYTES of changed files: read, hashed, parsed, chunked."""
+        known = self.documents.get_many([job.path for job in jobs])
+        plans: list[_Plan] = []
+        texts: dict[int, str] = {}
+        size = 0
+        for job in jobs:
+            if stop.is_set() or (plans and size >= GROUP_BYTES):
+                break
+            if self.scheduler is not None:
+                self.scheduler.wait_quiet(Priority.BACKGROUND)
+            progress.current = job.path
+            self._report(progress)
+            plan, data = self._read(job, known.get(job.path))
+            plans.append(plan)
+            if data is not None:
+                size += len(data)
+                text = self._extract(plan, data)
+                if text is not None:
+                    texts[len(plans) - 1] = text
+        self._claimed.clear()
+        for k, text in zip(texts, chunking.chunk_many(list(texts.values()), self._count, self.chunk_tokens)):
+            plans[k].chunks = [NewChunk(c.text, c.start, c.end, _chunk_hash(c.text)) for c in text]
+            if not plans[k].chunks:
+                self._skip(plans[k], "the file has no text")
+        return plans
+
+    def _read(self, job: Job, known: Document | None) -> tuple[_Plan, bytes | None]:
+        """What to do with one job, and the file's bytes when it has to be parsed."""
         path = job.path
         if job.attempts >= MAX_ATTEMPTS:
             return _Plan(job, "failed", error=f"indexing this file was cut short {job.attempts} times; "
-                                              "it is set aside until it changes")
-        known = self.documents.get(path)
+                                              "it is set aside until it changes"), None
         try:
             stat = os.stat(path)
         except OSError:
             stat = None
         if stat is None or not os.path.isfile(path):  # gone (or a folder that could not be read before)
-            return _Plan(job, "removed" if known else "nothing")
+            return _Plan(job, "removed" if known else "nothing"), None
         plan = _Plan(job, "indexed", size=stat.st_size, mtime=stat.st_mtime)
         if known and (known.size, known.mtime) == (plan.size, plan.mtime) and known.status != "failed":
             plan.outcome = "unchanged"
-            return plan
+            return plan, None
         if plan.size > self.max_bytes:
             return self._skip(plan, f"larger than the {self.max_bytes / 2**20:.0f} MB limit "
-                                    f"({plan.size / 2**20:.1f} MB)")
+                                    f"({plan.size / 2**20:.1f} MB)"), None
         if kind_of(os.path.basename(path)) is None:
-            return self._skip(plan, f"unsupported file type {Path(path).suffix.lower() or '(none)'}")
+            return self._skip(plan, f"unsupported file type {Path(path).suffix.lower() or '(none)'}"), None
         try:
             with open(path, "rb") as handle:
                 data = handle.read(self.max_bytes + 1)
         except OSError as exc:
             plan.outcome, plan.error = "failed", f"cannot read the file: {exc.strerror or exc}"
-            return plan
+            return plan, None
         plan.content_hash = hashlib.sha256(data).hexdigest()
         if known and known.content_hash == plan.content_hash and known.status == "indexed":
             plan.outcome = "touched"
-            return plan
-        if known is None:
-            twin = self._gone_twin(plan.content_hash)
-            if twin is not None:
-                plan.outcome, plan.moved_from = "moved", twin
-                return plan
+            return plan, None
+        twin = self._gone_twin(plan.content_hash) if known is None else None
+        if twin is not None:
+            plan.outcome, plan.moved_from = "moved", twin
+            return plan, None
+        return plan, data
+
+    def _extract(self, plan: _Plan, data: bytes) -> str | None:
         try:
-            extracted = self.extractor.extract(os.path.basename(path), data)
+            extracted = self.extractor.extract(os.path.basename(plan.job.path), data)
         except ExtractError as exc:
-            return self._skip(plan, str(exc))
+            self._skip(plan, str(exc))
+            return None
         plan.kind, plan.title = extracted.kind, extracted.title
-        pieces = chunking.chunk_text(extracted.text, self._count, self.chunk_tokens)
-        plan.chunks = [NewChunk(c.text, c.start, c.end, _chunk_hash(c.text)) for c in pieces]
-        return plan if plan.chunks else self._skip(plan, "the file has no text")
+        return extracted.text
 
     @staticmethod
     def _skip(plan: _Plan, reason: str) -> _Plan:
-        plan.outcome, plan.error = "skipped", reason
+        plan.outcome, plan.error, plan.chunks = "skipped", reason, []
         return plan
 
     def _gone_twin(self, content_hash: str) -> int | None:
@@ -279,23 +302,17 @@ class Pipeline:
     def _write(self, plans: list[_Plan], vectors: dict[str, np.ndarray]) -> None:
         """The group's results and the removal of its jobs, in one transaction."""
         docs = self.documents
+        rows = [DocumentRow(p.job.path, p.job.root, p.size, p.mtime, p.content_hash, p.outcome, p.error, p.kind,
+                            p.title) for p in plans if p.outcome in ("indexed", "skipped", "failed")]
         with self.memory.db.transaction() as conn:
+            docs.forget(conn, [p.job.path for p in plans if p.outcome == "removed"])
             for plan in plans:
-                job = plan.job
-                if plan.outcome == "removed":
-                    docs.forget(conn, job.path)
-                elif plan.outcome == "touched":
+                if plan.outcome == "touched":
                     conn.execute("UPDATE documents SET size = ?, mtime = ? WHERE path = ?",
-                                 [plan.size, plan.mtime, job.path])
+                                 [plan.size, plan.mtime, plan.job.path])
                 elif plan.outcome == "moved":
-                    docs.move(conn, plan.moved_from, job.path, job.root, plan.size, plan.mtime)
-                elif plan.outcome in ("skipped", "failed", "indexed"):
-                    doc_id = docs.record(conn, job.path, job.root, plan.size, plan.mtime,
-                                         content_hash=plan.content_hash, status=plan.outcome,
-                                         error=plan.error, kind=plan.kind, title=plan.title)
-                    have = all(c.content_hash in vectors for c in plan.chunks)
-                    matrix = np.stack([vectors[c.content_hash] for c in plan.chunks]) if have and plan.chunks else None
-                    docs.replace_chunks(conn, doc_id, plan.chunks, matrix)
+                    docs.move(conn, plan.moved_from, plan.job.path, plan.job.root, plan.size, plan.mtime)
+            docs.store(conn, rows, {p.job.path: p.chunks for p in plans if p.chunks}, vectors)
             self.queue.done(conn, [plan.job.path for plan in plans])
 
     def backfill(self, stop: threading.Event | None = None) -> int:

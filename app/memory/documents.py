@@ -7,10 +7,11 @@ the document's own words, so whatever reads a hit must treat it as untrusted.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import re
-from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
 
 import duckdb
 import numpy as np
@@ -73,6 +74,34 @@ class DocumentHit:
 
 
 @dataclass(frozen=True)
+class DocumentRow:
+    """A file's manifest row as the pipeline writes it."""
+
+    path: str
+    root: str
+    size: int
+    mtime: float
+    content_hash: str
+    status: str
+    error: str | None = None
+    kind: str = ""
+    title: str = ""
+
+
+_ROW_FIELDS = tuple(f.name for f in fields(DocumentRow))
+
+
+@contextlib.contextmanager
+def _table(conn: Conn, name: str, columns: dict[str, np.ndarray]) -> Iterator[None]:
+    """Numpy columns queryable as ``name`` inside the block."""
+    conn.register(name, columns)
+    try:
+        yield
+    finally:
+        conn.unregister(name)
+
+
+@dataclass(frozen=True)
 class NewChunk:
     text: str
     start: int
@@ -100,6 +129,12 @@ class Documents:
     def get(self, path: str) -> Document | None:
         row = self.db.fetchone(f"SELECT {_COLUMNS} FROM documents WHERE path = ?", [path])
         return Document(*row) if row else None
+
+    def get_many(self, paths: Sequence[str]) -> dict[str, Document]:
+        if not paths:
+            return {}
+        rows = self.db.fetchall(f"SELECT {_COLUMNS} FROM documents WHERE path IN (SELECT unnest(?))", [list(paths)])
+        return {row[1]: Document(*row) for row in rows}
 
     def under(self, folder: str, status: str | None = None, limit: int | None = None) -> list[Document]:
         """The documents at or below ``folder`` (every one for ""), by path."""
@@ -148,73 +183,82 @@ class Documents:
         return {h: np.asarray(vec, np.float32) for h, vec in rows}
 
     # -- writing, inside the caller's transaction ----------------------------------------------
-    def record(self, conn: Conn, path: str, root: str, size: int, mtime: float, *, content_hash: str = "",
-               status: str, error: str | None = None, kind: str = "", title: str = "") -> int:
-        """Insert or update a file's manifest row (chunks untouched); returns its id."""
-        indexed_at = datetime.datetime.now() if status == "indexed" else None
-        return conn.execute(
-            "INSERT INTO documents (path, root, size, mtime, content_hash, status, error, kind, title, "
-            "indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
-            "root = excluded.root, size = excluded.size, mtime = excluded.mtime, "
-            "content_hash = excluded.content_hash, status = excluded.status, error = excluded.error, "
-            "kind = excluded.kind, title = excluded.title, indexed_at = excluded.indexed_at RETURNING id",
-            [path, root, size, mtime, content_hash, status, error, kind, title, indexed_at]).fetchone()[0]
+    def store(self, conn: Conn, rows: Sequence[DocumentRow], chunks: Mapping[str, Sequence[NewChunk]],
+              vectors: Mapping[str, np.ndarray]) -> None:
+        """Insert or update manifest rows, and swap each one's chunks for ``chunks[path]`` (none if absent).
 
-    def replace_chunks(self, conn: Conn, document_id: int, chunks: Sequence[NewChunk],
-                       vectors: np.ndarray | None) -> None:
-        """Swap a document's chunks (postings and vectors with them) for ``chunks``."""
-        self.drop_chunks(conn, document_id)
-        if chunks:
-            ids = [row[0] for row in conn.execute(
-                "SELECT nextval('chunk_ids') FROM range(?)", [len(chunks)]).fetchall()]
+        A chunk gets the vector stored under its content hash in ``vectors``; one without is found
+        by its words until ``HybridIndex.set_vectors`` gives it one.
+        """
+        if not rows:
+            return
+        now = datetime.datetime.now()
+        table = {name: np.asarray([getattr(r, name) for r in rows], dtype=object) for name in _ROW_FIELDS}
+        table["indexed_at"] = np.asarray([now if r.status == "indexed" else None for r in rows], dtype=object)
+        with _table(conn, "_doc_rows", table):
+            ids = dict(conn.execute(
+                f"INSERT INTO documents ({', '.join(_ROW_FIELDS)}, indexed_at) SELECT {', '.join(_ROW_FIELDS)}, "
+                "indexed_at::TIMESTAMP FROM _doc_rows ON CONFLICT (path) DO UPDATE SET "
+                + ", ".join(f"{name} = excluded.{name}" for name in (*_ROW_FIELDS[1:], "indexed_at"))
+                + " RETURNING path, id").fetchall())
+        self.drop_chunks(conn, list(ids.values()))
+        new = [(ids[r.path], seq, c) for r in rows for seq, c in enumerate(chunks.get(r.path, ()))]
+        if new:
+            chunk_ids = [row[0] for row in conn.execute("SELECT nextval('chunk_ids') FROM range(?)", [len(new)]).fetchall()]
             columns = {
-                "id": np.asarray(ids, np.int64),
-                "seq": np.arange(len(chunks), dtype=np.int32),
-                "content": np.asarray([c.text for c in chunks], dtype=object),
-                "start_char": np.asarray([c.start for c in chunks], np.int64),
-                "end_char": np.asarray([c.end for c in chunks], np.int64),
-                "content_hash": np.asarray([c.content_hash for c in chunks], dtype=object),
+                "id": np.asarray(chunk_ids, np.int64),
+                "document_id": np.asarray([d for d, _, _ in new], np.int64),
+                "seq": np.asarray([s for _, s, _ in new], np.int32),
+                "content": np.asarray([c.text for _, _, c in new], dtype=object),
+                "start_char": np.asarray([c.start for _, _, c in new], np.int64),
+                "end_char": np.asarray([c.end for _, _, c in new], np.int64),
+                "content_hash": np.asarray([c.content_hash for _, _, c in new], dtype=object),
             }
-            conn.register("_new_chunks", columns)
-            try:
-                conn.execute("INSERT INTO chunks (id, document_id, seq, content, start_char, end_char, "
-                             "content_hash) SELECT id, ?, seq, content, start_char, end_char, content_hash "
-                             "FROM _new_chunks", [document_id])
-            finally:
-                conn.unregister("_new_chunks")
-            self.index.write(conn, CORPUS, list(zip(ids, (c.text for c in chunks))), vectors)
-        conn.execute("UPDATE documents SET n_chunks = ? WHERE id = ?", [len(chunks), document_id])
+            with _table(conn, "_new_chunks", columns):
+                conn.execute(f"INSERT INTO chunks ({', '.join(columns)}) SELECT * FROM _new_chunks")
+            embedded = [k for k, (_, _, c) in enumerate(new) if c.content_hash in vectors]
+            bare = [k for k, (_, _, c) in enumerate(new) if c.content_hash not in vectors]
+            if embedded:
+                self.index.write(conn, CORPUS, [(chunk_ids[k], new[k][2].text) for k in embedded],
+                                 np.stack([vectors[new[k][2].content_hash] for k in embedded]))
+            if bare:
+                self.index.write(conn, CORPUS, [(chunk_ids[k], new[k][2].text) for k in bare])
+        counts = {doc_id: 0 for doc_id in ids.values()}
+        for doc_id, _, _ in new:
+            counts[doc_id] += 1
+        with _table(conn, "_doc_counts", {"id": np.fromiter(counts, np.int64),
+                                          "n": np.fromiter(counts.values(), np.int64)}):
+            conn.execute("UPDATE documents SET n_chunks = c.n FROM _doc_counts c WHERE documents.id = c.id")
 
-    def drop_chunks(self, conn: Conn, document_id: int) -> None:
-        old = [row[0] for row in conn.execute("SELECT id FROM chunks WHERE document_id = ?", [document_id]).fetchall()]
+    def drop_chunks(self, conn: Conn, document_ids: Sequence[int]) -> None:
+        if not document_ids:
+            return
+        old = [row[0] for row in conn.execute(
+            "SELECT id FROM chunks WHERE document_id IN (SELECT unnest(?))", [list(document_ids)]).fetchall()]
         if old:
             self.index.remove(CORPUS, old)
-            conn.execute("DELETE FROM chunks WHERE document_id = ?", [document_id])
+            conn.execute("DELETE FROM chunks WHERE document_id IN (SELECT unnest(?))", [list(document_ids)])
 
     def move(self, conn: Conn, document_id: int, path: str, root: str, size: int, mtime: float) -> None:
         """A renamed or moved file keeps its row and its chunks under its new path."""
         conn.execute("UPDATE documents SET path = ?, root = ?, size = ?, mtime = ? WHERE id = ?",
                      [path, root, size, mtime, document_id])
 
-    def forget(self, conn: Conn, path: str) -> bool:
-        """Remove a file's row and chunks; False when it was not known."""
-        row = conn.execute("SELECT id FROM documents WHERE path = ?", [path]).fetchone()
-        if row is None:
-            return False
-        self.drop_chunks(conn, row[0])
-        conn.execute("DELETE FROM documents WHERE id = ?", [row[0]])
-        return True
+    def forget(self, conn: Conn, paths: Sequence[str]) -> int:
+        """Remove these files' rows and chunks; returns how many were known."""
+        if not paths:
+            return 0
+        ids = [row[0] for row in conn.execute(
+            "SELECT id FROM documents WHERE path IN (SELECT unnest(?))", [list(paths)]).fetchall()]
+        self.drop_chunks(conn, ids)
+        conn.execute("DELETE FROM documents WHERE id IN (SELECT unnest(?))", [ids])
+        return len(ids)
 
     def forget_under(self, folder: str) -> int:
         """Remove every document at or below ``folder`` with its chunks; returns how many."""
-        prefix = folder.rstrip("/") + "/"
         with self.db.transaction() as conn:
-            chunk_ids = [row[0] for row in conn.execute(
-                "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id "
-                "WHERE d.path = ? OR starts_with(d.path, ?)", [folder, prefix]).fetchall()]
-            if chunk_ids:
-                self.index.remove(CORPUS, chunk_ids)
-            conn.execute("DELETE FROM chunks WHERE document_id IN (SELECT id FROM documents "
-                         "WHERE path = ? OR starts_with(path, ?))", [folder, prefix])
-            return len(conn.execute("DELETE FROM documents WHERE path = ? OR starts_with(path, ?) RETURNING id",
-                                    [folder, prefix]).fetchall())
+            ids = [row[0] for row in conn.execute("SELECT id FROM documents WHERE path = ? OR starts_with(path, ?)",
+                                                  [folder, folder.rstrip("/") + "/"]).fetchall()]
+            self.drop_chunks(conn, ids)
+            conn.execute("DELETE FROM documents WHERE id IN (SELECT unnest(?))", [ids])
+            return len(ids)
