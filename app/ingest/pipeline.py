@@ -132,13 +132,17 @@ class Pipeline:
         self.chunk_tokens = max(16, min(chunking.CHUNK_TOKENS, room))
         self._claimed: set[int] = set()
         """Documents taken over by a moved file in the group being planned."""
+        self._unreadable: list[tuple[str, str]] = []
+        """Folders the scans since the last run could not read: the next summary reports them."""
 
     # -- queueing ------------------------------------------------------------------------------
     def scan(self, folder: Path, root: Path | None = None, recursive: bool = True) -> int:
         """Queue the changes in ``folder`` (a missing folder: everything known below it is gone)."""
         folder = Path(os.path.abspath(folder))
         root = Path(os.path.abspath(root)) if root else folder
-        return self.queue.reconcile(folder, root, walk(folder, self.rules, root, recursive), recursive)
+        entries = list(walk(folder, self.rules, root, recursive))
+        self._unreadable += [(e.path, e.error) for e in entries if e.error is not None]
+        return self.queue.reconcile(folder, root, entries, recursive)
 
     # -- running -------------------------------------------------------------------------------
     def run(self, stop: threading.Event | None = None, settle: bool = False) -> Summary:
@@ -148,6 +152,10 @@ class Pipeline:
         """
         stop = stop or threading.Event()
         summary, progress = Summary(), Progress()
+        for problem in self._unreadable:
+            summary.add("failed")
+            summary.problems.append(problem)
+        self._unreadable = []
         while not stop.is_set():
             jobs = self.queue.take(GROUP_FILES)
             if not jobs:
