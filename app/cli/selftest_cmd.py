@@ -3,7 +3,8 @@
 It builds a tiny random model, loads it in a runner process, and serves a request through the
 grammar-constrained call, the permission gate, a tool and recall; then a quick command without
 the model. Every confirmation is declined and the allowed folder is a temporary one, so nothing
-outside it changes. It exits 0 only when every step worked, and names the step that failed.
+outside it changes. Last, a small folder is indexed and searched, directly and through the
+model's search_documents tool. It exits 0 only when every step worked, and names the step that failed.
 """
 
 from __future__ import annotations
@@ -21,11 +22,15 @@ from app import paths
 from app.kernel.agent import Limits
 from app.kernel.events import Step, user_message
 from app.kernel.session import Session
-from app.memory.store import MemoryStore
+from app.ingest.pipeline import Pipeline
+from app.memory.store import MemoryStore, embedder_path
 from app.safety.confirm import ScriptedConfirmer
+from app.safety.gate import Turn
 from app.safety.policy import Policy
 from models import synthetic
-from models.local import LocalChatModel
+from models.convert import ensure_default_embedder
+from models.errors import ModelError
+from models.local import LocalChatModel, LocalEmbedder
 
 CONVERSATION = "selftest"
 N_CTX = 16_384
@@ -60,8 +65,10 @@ def _check(condition: bool, problem: str) -> None:
 
 
 class SelfTest:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, embedder_file: Path | None = None) -> None:
         self.folder = folder
+        self.embedder_file = embedder_file
+        self.embedder: LocalEmbedder | None = None
         self.work = folder / "work"
         self.work.mkdir()
         (self.work / "notes.txt").write_text("Pagemind self-test notes.\n", encoding="utf-8")
@@ -77,6 +84,7 @@ class SelfTest:
             ("serve a request: constrained call, gate, tool", self.turn),
             ("find the turn in recall", self.recall),
             ("run a quick command without the model", self.quick),
+            ("index a folder and search it", self.ingest),
         ]
 
     def build(self) -> str:
@@ -85,7 +93,13 @@ class SelfTest:
 
     def load(self) -> str:
         self.model = LocalChatModel(self.model_path, n_ctx=N_CTX)
-        self.memory = MemoryStore.open(self.folder / "memory.duckdb")
+        if self.embedder_file is None:
+            with contextlib.suppress(ModelError):  # without the default's weights: words only
+                self.embedder_file = ensure_default_embedder(self.folder)
+        if self.embedder_file is not None:
+            self.embedder = LocalEmbedder(self.embedder_file)
+        model_id = self.embedder.info.file_hash if self.embedder else ""
+        self.memory = MemoryStore.open(self.folder / "memory.duckdb", self.embedder, model_id)
         policy = Policy(roots=[str(self.work)], rules=[])
         self.session = Session(self.memory, self.model, ScriptedConfirmer(default="deny"), policy=policy,
                                limits=Limits(max_steps=3, max_seconds=300, call_tokens=256),
@@ -119,6 +133,30 @@ class SelfTest:
         _check("notes.txt" in (result.reply or ""), f"the listing does not show notes.txt: {result.reply!r}")
         return "list_dir found notes.txt"
 
+    def ingest(self) -> str:
+        assert self.memory is not None and self.session is not None
+        docs = self.folder / "docs"
+        docs.mkdir()
+        (docs / "budget.txt").write_text("The quarterly budget review moved to Thursday at ten.", encoding="utf-8")
+        (docs / "garden.md").write_text("Tomatoes need six hours of sun a day.", encoding="utf-8")
+        (docs / "data.txt").write_bytes(bytes(range(256)) * 8)
+        pipeline = Pipeline(self.memory)
+        try:
+            pipeline.scan(docs)
+            summary = pipeline.run(settle=True)
+        finally:
+            pipeline.close()
+        _check(summary.counts == {"indexed": 2, "skipped": 1}, f"indexing gave {summary.counts}")
+        found = self.memory.documents.search("when is the budget review")
+        _check(bool(found.items) and found.items[0].path == str(docs / "budget.txt"),
+               "searching for the budget review did not find budget.txt first")
+        turn = Turn()
+        outcome = self.session.gate.run("search_documents", {"query": "budget review"}, turn)
+        _check("budget.txt" in outcome.result and bool(turn.taint),
+               "search_documents did not find the file, or did not mark the turn as holding untrusted text")
+        how = "by meaning and words" if self.embedder else "by words only (no embedder)"
+        return f"2 files indexed, 1 binary file skipped; found {how}"
+
     def close(self) -> None:
         if self.session is not None:
             self.session.close(save_state=False)
@@ -126,11 +164,14 @@ class SelfTest:
             self.model.close()
         if self.memory is not None:
             self.memory.close()
+        if self.embedder is not None:
+            self.embedder.close()
 
 
 def run(args: argparse.Namespace) -> int:
+    embedder_file = embedder_path()  # the user's embedder, found before the home is switched
     with tempfile.TemporaryDirectory(prefix="pagemind-selftest-") as tmp, _temporary_home(Path(tmp)):
-        test = SelfTest(Path(tmp))
+        test = SelfTest(Path(tmp), embedder_file)
         try:
             for name, step in test.steps_to_run():
                 start = time.perf_counter()
