@@ -90,7 +90,8 @@ def test_ask_with_the_tiny_model_prints_every_step_as_json(pagemind_home: Path, 
 def test_selftest_passes_and_leaves_the_home_alone(pagemind_home: Path):
     result = run("selftest", home=pagemind_home)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("ok    ") == 5 and result.stdout.rstrip().endswith("self-test passed")
+    assert result.stdout.count("ok    ") == 6 and result.stdout.rstrip().endswith("self-test passed")
+    assert "index a folder and search it" in result.stdout
     assert not (pagemind_home / "data").exists() or not any((pagemind_home / "data").iterdir())
 
 

@@ -8,7 +8,6 @@ import threading
 from pathlib import Path
 
 import docx
-import pytest
 
 from app.ingest import queue as queue_module
 from app.ingest.pipeline import Pipeline
