@@ -34,6 +34,7 @@ bench: install
 	$(PY) -m tests.bench.bench_search
 	$(PY) -m tests.bench.bench_turns
 	$(PY) -m tests.bench.bench_scheduler
+	$(PY) -m tests.bench.bench_ingest
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

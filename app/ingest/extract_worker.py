@@ -14,7 +14,7 @@ import zipfile
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import TracebackType
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from app.ingest import extract
 from app.ingest.extract import (
@@ -59,12 +59,17 @@ def _extract_pdf(data: bytes) -> Extracted:
     if b"%PDF" not in data[:1024]:
         raise ExtractError("corrupt", "not a valid PDF: the file has no PDF header")
     with _quiet_pypdf():
-        try:
-            return _read_pdf(data)
-        except ExtractError:
-            raise
-        except Exception as exc:
-            raise ExtractError("corrupt", f"not a valid PDF: {exc}") from exc
+        return _guarded("PDF", _read_pdf, data)
+
+
+def _guarded(label: str, read: Callable[[bytes], Extracted], data: bytes) -> Extracted:
+    """``read(data)``, any error of the parser reported as a corrupt file."""
+    try:
+        return read(data)
+    except ExtractError:
+        raise
+    except Exception as exc:
+        raise ExtractError("corrupt", f"not a valid {label}: {exc}") from exc
 
 
 def _read_pdf(data: bytes) -> Extracted:
@@ -121,12 +126,7 @@ def _extract_docx(data: bytes) -> Extracted:
         raise ExtractError("encrypted", "an encrypted Word file (or an old .doc saved as .docx)")
     if not zipfile.is_zipfile(io.BytesIO(data)):
         raise ExtractError("corrupt", "not a valid DOCX: the file is not a zip archive")
-    try:
-        return _read_docx(data)
-    except ExtractError:
-        raise
-    except Exception as exc:
-        raise ExtractError("corrupt", f"not a valid DOCX: {exc}") from exc
+    return _guarded("DOCX", _read_docx, data)
 
 
 def _read_docx(data: bytes) -> Extracted:

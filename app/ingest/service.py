@@ -101,8 +101,12 @@ class IngestService:
             dirty, self._dirty = self._dirty, {}
         for folder, recursive in sorted(dirty.items()):
             root = folders.root_of(folder, self.roots)
-            if root is not None and not self._stop.is_set():
-                self.pipeline.scan(folder, root, recursive)
+            if root is None or self._stop.is_set():
+                continue
+            if not root.is_dir():  # unmounted, say: its documents stay until it is unwatched
+                log.warning("the watched folder %s is missing; its documents are kept", root)
+                continue
+            self.pipeline.scan(folder, root, recursive)
         summary = self.pipeline.run(self._stop)
         if self.on_summary is not None and summary.counts:
             self.on_summary(summary)

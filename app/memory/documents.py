@@ -24,24 +24,32 @@ CORPUS = "documents"
 SNIPPET_CHARS = 360
 
 Conn = duckdb.DuckDBPyConnection
-_COLUMNS = "id, path, root, size, mtime, content_hash, status, error, kind, title, n_chunks, indexed_at"
+_COLUMNS = "path, root, size, mtime, content_hash, status, error, kind, title, id, n_chunks, indexed_at"
 
 
 @dataclass(frozen=True)
-class Document:
-    id: int
+class DocumentRow:
+    """A file's manifest row as the pipeline writes it."""
+
     path: str
     root: str
     size: int
     mtime: float
     content_hash: str
     status: str
-    """"indexed", "skipped" (the reason is in ``error``) or "failed" (it could not be read)."""
-    error: str | None
-    kind: str
-    title: str
-    n_chunks: int
-    indexed_at: datetime.datetime | None
+    error: str | None = None
+    kind: str = ""
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Document(DocumentRow):
+    """A file's manifest row as stored: ``status`` is "indexed", "skipped" (the reason is in
+    ``error``) or "failed" (it could not be read)."""
+
+    id: int = 0
+    n_chunks: int = 0
+    indexed_at: datetime.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -71,21 +79,6 @@ class DocumentHit:
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class DocumentRow:
-    """A file's manifest row as the pipeline writes it."""
-
-    path: str
-    root: str
-    size: int
-    mtime: float
-    content_hash: str
-    status: str
-    error: str | None = None
-    kind: str = ""
-    title: str = ""
 
 
 _ROW_FIELDS = tuple(f.name for f in fields(DocumentRow))
@@ -134,7 +127,7 @@ class Documents:
         if not paths:
             return {}
         rows = self.db.fetchall(f"SELECT {_COLUMNS} FROM documents WHERE path IN (SELECT unnest(?))", [list(paths)])
-        return {row[1]: Document(*row) for row in rows}
+        return {row[0]: Document(*row) for row in rows}
 
     def under(self, folder: str, status: str | None = None, limit: int | None = None) -> list[Document]:
         """The documents at or below ``folder`` (every one for ""), by path."""
