@@ -133,3 +133,14 @@ def test_a_burst_of_5000_files_is_indexed_once_each(service, memory, roots):
     assert memory.db.fetchone("SELECT count(*) FROM ingest_queue")[0] == 0
     assert memory.db.fetchone("SELECT count(*) FROM documents WHERE status <> 'indexed'")[0] == 0
     assert found(memory, "4321")[:1] == [str(notes / "batch8" / "n4321.txt")]
+
+
+def test_a_watched_folder_that_goes_missing_keeps_its_documents(service, memory, roots):
+    notes = roots[0]
+    (notes / "a.txt").write_text("Alpha file about invoices.")
+    wait_for(lambda: str(notes / "a.txt") in paths(memory) and service.wait_idle(0))
+    notes.rename(notes.with_name("unmounted"))  # an unplugged drive looks the same
+    service.watcher.rescan_all()
+    time.sleep(1)
+    assert service.wait_idle(30)
+    assert list(paths(memory)) == [str(notes / "a.txt")]
