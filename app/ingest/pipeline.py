@@ -28,7 +28,7 @@ from app.ingest.extract_worker import Extractor
 from app.ingest.ignore import IgnoreRules
 from app.ingest.queue import MAX_ATTEMPTS, IngestQueue, Job
 from app.ingest.scan import walk
-from app.kernel.scheduler import Priority, Scheduler
+from app.kernel.scheduler import Priority, ScheduledEmbedder, Scheduler
 from app.memory.documents import CORPUS, Document, DocumentRow, NewChunk
 from app.memory.store import MemoryStore
 from models.errors import ModelError
@@ -124,7 +124,6 @@ class Pipeline:
         embedder = memory.index.embedder
         self.embedder = embedder
         if embedder is not None and scheduler is not None:
-            from app.kernel.scheduler import ScheduledEmbedder
             self.embedder = ScheduledEmbedder(embedder, scheduler, Priority.BACKGROUND)
         counter = getattr(self.embedder, "count_tokens", None)
         self._count = counter or _word_count
