@@ -127,11 +127,3 @@ class Embedder(Protocol):
         """An (n, dim) float32 array of L2-normalised vectors."""
         ...
 
-
-class TokenCountingEmbedder(Embedder, Protocol):
-    """An embedder that can measure texts in its own tokens (what chunking needs)."""
-
-    max_tokens: int
-    """The longest text, in tokens, that is embedded whole."""
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...

@@ -141,10 +141,11 @@ def _remove(path: str) -> int:
     except folders.FolderError as exc:
         return _fail(str(exc))
     memory = MemoryStore.open()
+    pipeline = _pipeline(memory, None)
     try:
-        IngestQueue(memory.db).drop(str(folder))
-        forgotten = memory.documents.forget_under(str(folder))
+        forgotten = pipeline.forget(str(folder))
     finally:
+        pipeline.close()
         memory.close()
     print(f"stopped watching {folder}; its {forgotten:,} documents are no longer searchable")
     return 0
@@ -152,6 +153,7 @@ def _remove(path: str) -> int:
 
 def _list(as_json: bool) -> int:
     memory = MemoryStore.open()
+    queue = IngestQueue(memory.db)
     try:
         rows = []
         for folder in folders.watched():
@@ -159,7 +161,7 @@ def _list(as_json: bool) -> int:
             problems = [d for d in memory.documents.under(str(folder)) if d.status != "indexed"]
             rows.append({"folder": str(folder), "exists": folder.is_dir(), "indexed": counts.get("indexed", 0),
                          "skipped": counts.get("skipped", 0), "failed": counts.get("failed", 0),
-                         "chunks": counts["chunks"], "queued": IngestQueue(memory.db).pending(str(folder)),
+                         "chunks": counts["chunks"], "queued": queue.pending(str(folder)),
                          "problems": [{"path": d.path, "status": d.status, "reason": d.error} for d in problems]})
     finally:
         memory.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from stat import S_ISREG
 import threading
 import time
 from collections.abc import Callable
@@ -53,7 +54,6 @@ class Progress:
     current: str = ""
     chunks: int = 0
     """Chunks written in this run."""
-    bytes: int = 0
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -129,8 +129,6 @@ class Pipeline:
         self._count = counter or _word_count
         room = getattr(self.embedder, "max_tokens", chunking.CHUNK_TOKENS + 2) - 2  # [CLS] and [SEP]
         self.chunk_tokens = max(16, min(chunking.CHUNK_TOKENS, room))
-        self._claimed: set[int] = set()
-        """Documents taken over by a moved file in the group being planned."""
         self._unreadable: list[tuple[str, str]] = []
         """Folders the scans since the last run could not read: the next summary reports them."""
 
@@ -174,7 +172,7 @@ class Pipeline:
             self._write(plans, vectors)
             self._tally(plans, summary)
             progress.done += len(plans)
-            progress.chunks, progress.bytes = summary.chunks, summary.bytes
+            progress.chunks = summary.chunks
             self._report(progress)
         if not stop.is_set():
             self.backfill(stop)
@@ -202,28 +200,49 @@ class Pipeline:
         """Plans for the first jobs, up to about GROUP_BYTES of changed files: read, hashed, parsed, chunked."""
         known = self.documents.get_many([job.path for job in jobs])
         plans: list[_Plan] = []
-        texts: dict[int, str] = {}
+        data: dict[int, bytes] = {}
         size = 0
         for job in jobs:
-            if stop.is_set() or (plans and size >= GROUP_BYTES):
+            if stop.is_set() or size >= GROUP_BYTES:
                 break
+            plan, content = self._read(job, known.get(job.path))
+            if content is not None:
+                data[len(plans)] = content
+                size += len(content)
+            plans.append(plan)
+        self._find_moves(plans, data, known)
+        texts: dict[int, str] = {}
+        for k, content in data.items():
             if self.scheduler is not None:
                 self.scheduler.wait_quiet(Priority.BACKGROUND)
-            progress.current = job.path
+            progress.current = plans[k].job.path
             self._report(progress)
-            plan, data = self._read(job, known.get(job.path))
-            plans.append(plan)
-            if data is not None:
-                size += len(data)
-                text = self._extract(plan, data)
-                if text is not None:
-                    texts[len(plans) - 1] = text
-        self._claimed.clear()
-        for k, text in zip(texts, chunking.chunk_many(list(texts.values()), self._count, self.chunk_tokens)):
-            plans[k].chunks = [NewChunk(c.text, c.start, c.end, _chunk_hash(c.text)) for c in text]
+            text = self._extract(plans[k], content)
+            if text is not None:
+                texts[k] = text
+        for k, pieces in zip(texts, chunking.chunk_many(list(texts.values()), self._count, self.chunk_tokens)):
+            plans[k].chunks = [NewChunk(c.text, c.start, c.end, _chunk_hash(c.text)) for c in pieces]
             if not plans[k].chunks:
                 self._skip(plans[k], "the file has no text")
         return plans
+
+    def _find_moves(self, plans: list[_Plan], data: dict[int, bytes], known: dict[str, Document]) -> None:
+        """A new path holding the content of an indexed file that is gone is that file, renamed or
+        moved: it takes over the file's row and chunks (and needs no parsing)."""
+        new = [k for k in data if plans[k].job.path not in known]
+        if not new:
+            return
+        gone: dict[str, list[int]] = {}
+        for doc_id, path, content_hash in self.memory.db.fetchall(
+                "SELECT id, path, content_hash FROM documents WHERE status = 'indexed' "
+                "AND content_hash IN (SELECT unnest(?))", [[plans[k].content_hash for k in new]]):
+            if not os.path.exists(path):
+                gone.setdefault(content_hash, []).append(doc_id)
+        for k in new:
+            twins = gone.get(plans[k].content_hash)
+            if twins:
+                plans[k].outcome, plans[k].moved_from = "moved", twins.pop()
+                del data[k]
 
     def _read(self, job: Job, known: Document | None) -> tuple[_Plan, bytes | None]:
         """What to do with one job, and the file's bytes when it has to be parsed."""
@@ -235,7 +254,7 @@ class Pipeline:
             stat = os.stat(path)
         except OSError:
             stat = None
-        if stat is None or not os.path.isfile(path):  # gone (or a folder that could not be read before)
+        if stat is None or not S_ISREG(stat.st_mode):  # gone (or a folder that could not be read before)
             return _Plan(job, "removed" if known else "nothing"), None
         plan = _Plan(job, "indexed", size=stat.st_size, mtime=stat.st_mtime)
         if known and (known.size, known.mtime) == (plan.size, plan.mtime) and known.status != "failed":
@@ -256,10 +275,6 @@ class Pipeline:
         if known and known.content_hash == plan.content_hash and known.status == "indexed":
             plan.outcome = "touched"
             return plan, None
-        twin = self._gone_twin(plan.content_hash) if known is None else None
-        if twin is not None:
-            plan.outcome, plan.moved_from = "moved", twin
-            return plan, None
         return plan, data
 
     def _extract(self, plan: _Plan, data: bytes) -> str | None:
@@ -275,16 +290,6 @@ class Pipeline:
     def _skip(plan: _Plan, reason: str) -> _Plan:
         plan.outcome, plan.error, plan.chunks = "skipped", reason, []
         return plan
-
-    def _gone_twin(self, content_hash: str) -> int | None:
-        """An indexed document with this content whose file no longer exists (this file's old name)."""
-        rows = self.memory.db.fetchall(
-            "SELECT id, path FROM documents WHERE content_hash = ? AND status = 'indexed'", [content_hash])
-        for doc_id, path in rows:
-            if doc_id not in self._claimed and not os.path.exists(path):
-                self._claimed.add(doc_id)
-                return doc_id
-        return None
 
     def _embed(self, plans: list[_Plan], summary: Summary, stop: threading.Event) -> dict[str, np.ndarray]:
         """Vectors of the group's chunks by content hash: earlier ones reused, new ones embedded."""
@@ -321,6 +326,11 @@ class Pipeline:
                     docs.move(conn, plan.moved_from, plan.job.path, plan.job.root, plan.size, plan.mtime)
             docs.store(conn, rows, {p.job.path: p.chunks for p in plans if p.chunks}, vectors)
             self.queue.done(conn, [plan.job.path for plan in plans])
+
+    def forget(self, folder: str) -> int:
+        """Drop the queued jobs and the documents at or below ``folder``; returns how many documents."""
+        self.queue.drop(folder)
+        return self.documents.forget_under(folder)
 
     def backfill(self, stop: threading.Event | None = None) -> int:
         """Give vectors to the chunks that have none (embedder added or changed, or it failed)."""

@@ -18,7 +18,7 @@ import duckdb
 import numpy as np
 
 from app.ingest.scan import Entry
-from app.memory.db import Database
+from app.memory.db import Database, columns_view
 
 REMOVE_GRACE = 2.0
 MAX_ATTEMPTS = 3
@@ -85,15 +85,12 @@ class IngestQueue:
             return 0
         now = datetime.datetime.now()
         with self.db.transaction() as conn:
-            conn.register("_queued", {"path": np.asarray(list(paths), dtype=object)})
-            try:
+            with columns_view(conn, "_queued", {"path": np.asarray(list(paths), dtype=object)}):
                 conn.execute(
                     "INSERT INTO ingest_queue SELECT path, ?, ?, ?, 0 FROM _queued ON CONFLICT (path) DO UPDATE "
                     "SET root = excluded.root, action = excluded.action, queued_at = CASE WHEN "
                     "ingest_queue.action = excluded.action THEN ingest_queue.queued_at ELSE excluded.queued_at END",
                     [str(root), action, now])
-            finally:
-                conn.unregister("_queued")
         return len(paths)
 
     def take(self, limit: int) -> list[Job]:

@@ -70,8 +70,7 @@ class IngestService:
         self.watcher.unwatch(root)
         with self._lock:
             self._dirty = {f: r for f, r in self._dirty.items() if folders.root_of(f, [root]) is None}
-        self.pipeline.queue.drop(str(root))
-        return self.memory.documents.forget_under(str(root))
+        return self.pipeline.forget(str(root))
 
     def _mark(self, folder: Path, recursive: bool) -> None:
         with self._lock:

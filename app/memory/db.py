@@ -24,6 +24,18 @@ log = logging.getLogger(__name__)
 DB_FILE = "pagemind.duckdb"
 
 
+@contextlib.contextmanager
+def columns_view(conn: duckdb.DuckDBPyConnection, name: str, columns: dict[str, Any]) -> Iterator[None]:
+    """Numpy columns queryable as the view ``name`` inside the block (bulk reads and writes in one scan)."""
+    conn.complete()  # DuckDB registers nothing while a result of execute() is unfinished
+    conn.register(name, columns)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            conn.unregister(name)
+
+
 class DatabaseError(RuntimeError):
     """The database cannot be opened or used; the message says why and what to do."""
 

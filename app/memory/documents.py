@@ -7,16 +7,15 @@ the document's own words, so whatever reads a hit must treat it as untrusted.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import re
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 
 import duckdb
 import numpy as np
 
-from app.memory.db import Database
+from app.memory.db import Database, columns_view
 from app.memory.paging import PAGE_SIZE, Page, page_of
 from app.memory.search import HybridIndex, terms
 
@@ -82,16 +81,6 @@ class DocumentHit:
 
 
 _ROW_FIELDS = tuple(f.name for f in fields(DocumentRow))
-
-
-@contextlib.contextmanager
-def _table(conn: Conn, name: str, columns: dict[str, np.ndarray]) -> Iterator[None]:
-    """Numpy columns queryable as ``name`` inside the block."""
-    conn.register(name, columns)
-    try:
-        yield
-    finally:
-        conn.unregister(name)
 
 
 @dataclass(frozen=True)
@@ -188,7 +177,7 @@ class Documents:
         now = datetime.datetime.now()
         table = {name: np.asarray([getattr(r, name) for r in rows], dtype=object) for name in _ROW_FIELDS}
         table["indexed_at"] = np.asarray([now if r.status == "indexed" else None for r in rows], dtype=object)
-        with _table(conn, "_doc_rows", table):
+        with columns_view(conn, "_doc_rows", table):
             ids = dict(conn.execute(
                 f"INSERT INTO documents ({', '.join(_ROW_FIELDS)}, indexed_at) SELECT {', '.join(_ROW_FIELDS)}, "
                 "indexed_at::TIMESTAMP FROM _doc_rows ON CONFLICT (path) DO UPDATE SET "
@@ -207,7 +196,7 @@ class Documents:
                 "end_char": np.asarray([c.end for _, _, c in new], np.int64),
                 "content_hash": np.asarray([c.content_hash for _, _, c in new], dtype=object),
             }
-            with _table(conn, "_new_chunks", columns):
+            with columns_view(conn, "_new_chunks", columns):
                 conn.execute(f"INSERT INTO chunks ({', '.join(columns)}) SELECT * FROM _new_chunks")
             embedded = [k for k, (_, _, c) in enumerate(new) if c.content_hash in vectors]
             bare = [k for k, (_, _, c) in enumerate(new) if c.content_hash not in vectors]
@@ -219,7 +208,7 @@ class Documents:
         counts = {doc_id: 0 for doc_id in ids.values()}
         for doc_id, _, _ in new:
             counts[doc_id] += 1
-        with _table(conn, "_doc_counts", {"id": np.fromiter(counts, np.int64),
+        with columns_view(conn, "_doc_counts", {"id": np.fromiter(counts, np.int64),
                                           "n": np.fromiter(counts.values(), np.int64)}):
             conn.execute("UPDATE documents SET n_chunks = c.n FROM _doc_counts c WHERE documents.id = c.id")
 

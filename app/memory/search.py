@@ -18,13 +18,13 @@ import contextlib
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import duckdb
 import numpy as np
 
-from app.memory.db import Database
+from app.memory.db import Database, columns_view
 from models.errors import ModelError
 from models.interface import Embedder
 
@@ -98,18 +98,6 @@ def _in_transaction(conn: Conn) -> bool:
     """Whether an explicit transaction is open: each autocommit statement gets a new id."""
     first = conn.execute("SELECT txid_current()").fetchall()
     return conn.execute("SELECT txid_current()").fetchall() == first
-
-
-@contextlib.contextmanager
-def _view(conn: Conn, name: str, columns: dict[str, np.ndarray]) -> Iterator[None]:
-    """Numpy columns queryable as the view ``name`` inside the block (bulk writes in one scan)."""
-    conn.complete()  # DuckDB registers nothing while a result of execute() is unfinished
-    conn.register(name, columns)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(duckdb.Error):
-            conn.unregister(name)
 
 
 class _Matrix:
@@ -219,7 +207,7 @@ class HybridIndex:
         assert vecs is not None
 
         def write(conn: Conn) -> None:
-            with _view(conn, "_search_ids", {"item_id": wanted}):
+            with columns_view(conn, "_search_ids", {"item_id": wanted}):
                 conn.execute(f"DELETE FROM vectors WHERE corpus = ? AND model = ? AND {_IN_IDS}",
                              [corpus, self.model_id])
             self._insert_vectors(conn, corpus, wanted, vecs)
@@ -236,7 +224,7 @@ class HybridIndex:
         with self.db.lock:
             if ids is None:
                 return self.db.fetchall(_BM25.format(where="true"), params)
-            with _view(self.db.conn, "_search_ids", {"item_id": np.fromiter(ids, np.int64)}):
+            with columns_view(self.db.conn, "_search_ids", {"item_id": np.fromiter(ids, np.int64)}):
                 return self.db.fetchall(_BM25.format(where=f"h.{_IN_IDS}"), params)
 
     def nearest(self, corpus: str, query_vector: np.ndarray, limit: int,
@@ -300,20 +288,20 @@ class HybridIndex:
         counts = [Counter(terms(text)) for text in texts]
         self._delete(conn, corpus, ids)
         lengths = np.array([c.total() for c in counts], np.int64)
-        with _view(conn, "_search_items", {"item_id": ids, "length": lengths}):
+        with columns_view(conn, "_search_items", {"item_id": ids, "length": lengths}):
             conn.execute("INSERT INTO doc_lengths SELECT ?, item_id, length FROM _search_items", [corpus])
         postings = {"item_id": np.repeat(ids, [len(c) for c in counts]),
                     "term": np.array([t for c in counts for t in c], dtype=object),
                     "tf": np.array([n for c in counts for n in c.values()], dtype=np.int64)}
         if len(postings["term"]):
-            with _view(conn, "_search_postings", postings):
+            with columns_view(conn, "_search_postings", postings):
                 conn.execute("INSERT INTO postings SELECT ?, item_id, term::VARCHAR, tf FROM _search_postings",
                              [corpus])
         if vecs is not None:
             self._insert_vectors(conn, corpus, ids, vecs)
 
     def _delete(self, conn: Conn, corpus: str, ids: np.ndarray) -> None:
-        with _view(conn, "_search_ids", {"item_id": ids}):
+        with columns_view(conn, "_search_ids", {"item_id": ids}):
             for table in ("postings", "doc_lengths", "vectors"):
                 conn.execute(f"DELETE FROM {table} WHERE corpus = ? AND {_IN_IDS}", [corpus])
 
@@ -322,7 +310,7 @@ class HybridIndex:
         column = np.empty(len(ids), dtype=object)
         for k, vec in enumerate(vecs):
             column[k] = vec
-        with _view(conn, "_search_vectors", {"item_id": ids, "vec": column}):
+        with columns_view(conn, "_search_vectors", {"item_id": ids, "vec": column}):
             conn.execute("INSERT INTO vectors SELECT ?, item_id, ?, vec::FLOAT[] FROM _search_vectors "
                          "WHERE item_id IN (SELECT item_id FROM doc_lengths WHERE corpus = ?)",
                          [corpus, self.model_id, corpus])
@@ -348,7 +336,7 @@ class HybridIndex:
         sql = "SELECT item_id, vec FROM vectors WHERE corpus = ? AND model = ?"
         with contextlib.ExitStack() as stack:
             if only is not None:
-                stack.enter_context(_view(self.db.conn, "_search_ids", {"item_id": np.fromiter(only, np.int64)}))
+                stack.enter_context(columns_view(self.db.conn, "_search_ids", {"item_id": np.fromiter(only, np.int64)}))
                 sql += f" AND {_IN_IDS}"
             got = self.db.conn.execute(sql, [corpus, self.model_id]).fetchnumpy()
         ids = np.asarray(got["item_id"], np.int64)
