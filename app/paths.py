@@ -7,6 +7,7 @@ of them below that one folder, which is what the tests and portable installs do.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import platformdirs
@@ -81,3 +82,17 @@ def all_paths() -> dict[str, Path]:
         "logs": logs_dir(),
         "cache": cache_dir(),
     }
+
+
+_UNIX_SYSTEM = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc",
+                "/root", "/run", "/sbin", "/snap", "/srv", "/sys", "/usr", "/var", "/opt")
+_MAC_SYSTEM = ("/System", "/Library", "/private", "/Applications")
+_WINDOWS_SYSTEM = ("C:\\Windows", "C:\\Program Files", "C:\\Program Files (x86)", "C:\\ProgramData")
+
+
+def system_folders() -> list[Path]:
+    """The operating system's own folders: never read, changed or indexed on the user's behalf."""
+    if sys.platform == "win32":
+        return [Path(p) for p in _WINDOWS_SYSTEM]
+    extra = _MAC_SYSTEM if sys.platform == "darwin" else ()
+    return [Path(p) for p in (*_UNIX_SYSTEM, *extra)]

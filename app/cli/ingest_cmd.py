@@ -104,6 +104,10 @@ def run_index(args: argparse.Namespace) -> int:
     path = Path(args.path).expanduser().resolve()
     if not path.exists():
         return _fail(f"{path} does not exist")
+    try:
+        folders.check_indexable(path)
+    except folders.FolderError as exc:
+        return _fail(str(exc))
     memory = MemoryStore.open_default()
     try:
         return _index(memory, path, args.json)

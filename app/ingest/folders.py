@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from app import settings
+from app import paths, settings
 
 
 class FolderError(ValueError):
@@ -14,6 +14,16 @@ class FolderError(ValueError):
 
 def _resolve(path: str | os.PathLike[str]) -> Path:
     return Path(os.path.realpath(Path(path).expanduser()))
+
+
+def check_indexable(path: Path) -> None:
+    """Refuse the system's own folders, and folders holding them (``/``): they are no one's documents."""
+    home = Path.home()
+    for system in paths.system_folders():
+        if path in system.parents or path == system.parent:
+            raise FolderError(f"{path} holds system folders ({system}); choose a folder of your own documents")
+        if (path == system or system in path.parents) and not (path == home or home in path.parents):
+            raise FolderError(f"{path} is a system folder; choose a folder of your own documents")
 
 
 def watched() -> list[Path]:
@@ -34,6 +44,7 @@ def add(path: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
         raise FolderError(f"{folder} does not exist")
     if not folder.is_dir():
         raise FolderError(f"{folder} is a file; watch the folder that holds it, or index the file with `index`")
+    check_indexable(folder)
     current = settings.load()
     roots = [Path(p) for p in current.watched_folders]
     holder = root_of(folder, roots)

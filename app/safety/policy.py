@@ -13,7 +13,6 @@ Paths are resolved first (``~``, ``..``, symlinks), then judged:
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence
@@ -22,19 +21,6 @@ from app import paths, settings
 from tools.registry import Tool
 
 Decision = Literal["allow", "ask", "deny"]
-
-_UNIX_SYSTEM = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc",
-                "/root", "/run", "/sbin", "/snap", "/srv", "/sys", "/usr", "/var", "/opt")
-_MAC_SYSTEM = ("/System", "/Library", "/private", "/Applications")
-_WINDOWS_SYSTEM = ("C:\\Windows", "C:\\Program Files", "C:\\Program Files (x86)", "C:\\ProgramData")
-
-
-def system_folders() -> list[Path]:
-    if sys.platform == "win32":
-        return [Path(p) for p in _WINDOWS_SYSTEM]
-    extra = _MAC_SYSTEM if sys.platform == "darwin" else ()
-    return [Path(p) for p in (*_UNIX_SYSTEM, *extra)]
-
 
 def resolve(value: str) -> Path:
     """An absolute path with ``~``, ``..`` and every symlink resolved (relative to home)."""
@@ -101,7 +87,7 @@ class Policy:
         targets = self.targets(tool, args)
         for target in targets:
             outside_roots = not any(_inside(target, root) for root in self.roots)
-            if outside_roots and any(_inside(target, f) for f in system_folders()):
+            if outside_roots and any(_inside(target, f) for f in paths.system_folders()):
                 return Verdict("deny", f"{target} is in a system folder", targets)
             if tool.risk != "read" and any(_inside(target, p) for p in self.protected):
                 return Verdict("deny", f"{target} holds Pagemind's own data", targets)

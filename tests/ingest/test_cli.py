@@ -78,6 +78,11 @@ def test_bad_input_is_refused_clearly(home: Path, tmp_path: Path):
     file_watch.write_text("x")
     refused = cli(home, "watch", str(file_watch))
     assert refused.returncode == 2 and "is a file" in refused.stderr
+    whole_disk = cli(home, "index", "/")
+    assert whole_disk.returncode == 2 and "holds system folders" in whole_disk.stderr
+    system = cli(home, "watch", "/etc")
+    assert system.returncode == 2 and "/etc is a system folder" in system.stderr
+    assert json.loads(cli(home, "watch", "--list", "--json").stdout) == []
 
 
 def test_watch_add_list_and_remove(home: Path, tmp_path: Path):
