@@ -20,6 +20,10 @@ class SettingsError(ValueError):
     """The settings file is unreadable or holds a value of the wrong type."""
 
 
+PINNED_COMMANDS = ("what's using my memory", "show disk usage", "take a screenshot")
+MAX_RECENT = 5
+
+
 @dataclass
 class Settings:
     chat_model: str = ""
@@ -44,6 +48,16 @@ class Settings:
     """Files larger than this are recorded as skipped, not indexed."""
     rescan_minutes: int = 15
     """A full rescan of the watched folders this often catches what the watcher missed; 0 turns it off."""
+    remote_url: str = ""
+    """An OpenAI-compatible server (http://host:port/v1) used instead of ``chat_model`` when set."""
+    remote_model: str = ""
+    """The model name to ask the remote server for (empty: the first it serves)."""
+    pinned_commands: list[str] = field(default_factory=lambda: list(PINNED_COMMANDS))
+    """Quick commands always offered in the tray menu."""
+    recent_commands: list[str] = field(default_factory=list)
+    """The latest quick commands, newest first (the tray menu shows them)."""
+    setup_done: bool = False
+    """The first-run set-up was completed or skipped."""
 
     def validate(self) -> None:
         if self.context_length < 256:
@@ -56,6 +70,8 @@ class Settings:
             raise SettingsError(f"max_file_mb must be at least 1, got {self.max_file_mb}")
         if self.rescan_minutes < 0:
             raise SettingsError(f"rescan_minutes must be 0 (off) or more, got {self.rescan_minutes}")
+        if self.remote_url and not self.remote_url.startswith(("http://", "https://")):
+            raise SettingsError(f"remote_url must start with http:// or https://, got {self.remote_url!r}")
         if not 0.0 <= self.temperature <= 2.0:
             raise SettingsError(f"temperature must be between 0 and 2, got {self.temperature}")
 
@@ -74,7 +90,7 @@ def _coerce(name: str, expected: type, value: object) -> object:
     return value
 
 
-_TYPES = {"str": str, "int": int, "float": float, "list[str]": list}
+_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": list}
 
 
 def load(path: Path | None = None) -> Settings:
@@ -96,6 +112,14 @@ def load(path: Path | None = None) -> Settings:
     settings = Settings(**values)
     settings.validate()
     return settings
+
+
+def remember_command(text: str) -> Settings:
+    """Put a quick command at the top of the recent list (kept to ``MAX_RECENT``) and save."""
+    current = load()
+    current.recent_commands = [text, *[c for c in current.recent_commands if c != text]][:MAX_RECENT]
+    save(current)
+    return current
 
 
 def save(settings: Settings, path: Path | None = None) -> None:

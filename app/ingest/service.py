@@ -118,6 +118,8 @@ class IngestService:
         self._stop.set()
         self._wake.set()
         self.watcher.stop()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
         if self._thread.is_alive():
             self._thread.join()
         self.pipeline.close()

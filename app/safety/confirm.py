@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Protocol, TextIO
 
@@ -70,3 +71,40 @@ class ScriptedConfirmer:
     def confirm(self, request: Request) -> Answer:
         self.seen.append(request)
         return self.answers.pop(0) if self.answers else self.default
+
+
+class DeferredConfirmer:
+    """Asks someone on another thread (the window's dialog): ``confirm`` waits for ``answer``.
+
+    ``on_request`` hears of each request on the waiting thread; whoever shows it calls
+    :meth:`answer`. :meth:`abort` (the turn was stopped, the app is quitting) answers "deny".
+    One request at a time, as the gate asks one at a time.
+    """
+
+    def __init__(self, on_request: Callable[[Request], None]) -> None:
+        self.on_request = on_request
+        self._lock = threading.Lock()
+        self._answered = threading.Event()
+        self._answer: Answer = "deny"
+        self.pending: Request | None = None
+
+    def confirm(self, request: Request) -> Answer:
+        with self._lock:
+            self._answered.clear()
+            self._answer = "deny"
+            self.pending = request
+        try:
+            self.on_request(request)
+            self._answered.wait()
+            return self._answer
+        finally:
+            self.pending = None
+
+    def answer(self, answer: Answer) -> None:
+        if answer not in ("once", "always", "deny"):
+            raise ValueError(f"an answer is once, always or deny, not {answer!r}")
+        self._answer = answer
+        self._answered.set()
+
+    def abort(self) -> None:
+        self.answer("deny")
