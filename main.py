@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pagemind {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more on stderr")
+    parser.add_argument("--startup-check", action="store_true", help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("doctor", help="check dependencies, llama.cpp, paths and models").set_defaults(
         func=doctor.run
@@ -39,12 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logs.setup(verbose=args.verbose)
-    if args.command is None:
-        parser.print_help()
-        print("\npagemind: the desktop window is not available in this version; use a subcommand.",
-              file=sys.stderr)
-        return 2
     try:
+        if args.command is None:
+            from app.gui.app import run
+
+            return run(startup_check=args.startup_check)
         return args.func(args)
     except (ModelError, SettingsError, DatabaseError) as exc:
         print(f"pagemind: {exc}", file=sys.stderr)

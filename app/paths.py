@@ -6,8 +6,10 @@ of them below that one folder, which is what the tests and portable installs do.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import platformdirs
@@ -72,6 +74,16 @@ def prefix_cache_dir() -> Path:
     path = cache_dir() / "prefix-states"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def instance_address() -> str:
+    """Where the running app listens for requests: one address per data folder, short enough for
+    a Unix socket (a path on Linux and macOS, a pipe name on Windows)."""
+    digest = hashlib.sha1(str(data_dir()).encode()).hexdigest()[:12]
+    name = f"{APP_NAME}-{digest}"
+    if sys.platform == "win32":
+        return name
+    return os.path.join(tempfile.gettempdir(), f"{name}.sock")
 
 
 def all_paths() -> dict[str, Path]:

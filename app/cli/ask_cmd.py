@@ -1,6 +1,7 @@
 """``python main.py ask "REQUEST" [--model NAME|PATH] [--yes] [--json]``: one request, headless.
 
-Confirmations are asked on the terminal (``--yes`` answers them "once"). The reply goes to
+Confirmations are asked on the terminal (``--yes`` answers them "once"). When the desktop app is
+running, the request is handed to it (its window asks, so ``--yes`` does not apply there). The reply goes to
 stdout as it is generated and the steps to stderr; with ``--json`` every step is one JSON line on
 stdout and the last line says how the turn ended.
 """
@@ -14,6 +15,7 @@ import threading
 from pathlib import Path
 
 from app import paths, settings
+from app.cli import handoff
 from app.kernel.agent import Limits, TurnResult
 from app.kernel.events import Step, user_message
 from app.kernel.session import Session
@@ -122,6 +124,27 @@ def serve(session: Session, request: str, printer: Printer) -> TurnResult:
     return outcome[0]
 
 
+def hand_over(request: str, as_json: bool) -> int | None:
+    """Serve the request in the running app, if one runs (its window asks the questions)."""
+    printer = Printer(as_json)
+    if not as_json and handoff.running():
+        print("pagemind: handing the request to the running app; it asks in its window", file=sys.stderr)
+
+    def show(line: dict[str, object]) -> None:
+        if line.get("kind") in ("done", "shown"):
+            return
+        fields = {k: line.get(k) for k in ("kind", "text", "tool", "args", "journal_id", "channel")}
+        printer(Step(**{k: v for k, v in fields.items() if v is not None}))  # type: ignore[arg-type]
+
+    last = handoff.send({"op": "ask", "text": request, "kind": "user"}, show)
+    if last is None:
+        return None
+    printer.finish()
+    if as_json:
+        print(json.dumps(last, ensure_ascii=False))
+    return 0 if last.get("stop") in ("replied", "done") else 1
+
+
 def run(args: argparse.Namespace) -> int:
     if args.max_steps < 1:
         print("pagemind: --max-steps must be at least 1", file=sys.stderr)
@@ -129,6 +152,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.request.strip():
         print("pagemind: the request is empty; say what to do, e.g. ask \"list ~/Downloads\"", file=sys.stderr)
         return 2
+    if args.model is None:
+        handed = hand_over(args.request, args.json)
+        if handed is not None:
+            return handed
     chosen = settings.load()
     path = chat_model_path(args.model)
     n_ctx = fitting_context(path, chosen.context_length) if path is not None else 0  # a bad file fails here

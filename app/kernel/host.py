@@ -114,6 +114,7 @@ class Host:
         self._indexed: list[str] = []
         self._lock = threading.Lock()
         self._ready = threading.Event()
+        self._started = False
         self._closed = threading.Event()
         self._turn_thread = threading.Thread(target=self._serve, name="turns", daemon=True)
         self._upkeep: threading.Thread | None = None
@@ -121,7 +122,12 @@ class Host:
 
     # -- start-up -----------------------------------------------------------------------------
     def start(self) -> None:
-        """Open memory, then load the model, on a start-up thread; turns queue until memory is open."""
+        """Open memory, then load the model, on a start-up thread; turns queue until memory is open.
+
+        Starting a started Host does nothing."""
+        if self._started:
+            return
+        self._started = True
         self.listener.on_state("starting")
         threading.Thread(target=self._start, name="start-up", daemon=True).start()
 
@@ -134,6 +140,10 @@ class Host:
         except Exception as exc:  # noqa: BLE001 - shown to the user, the app stays up
             log.exception("memory could not be opened")
             self.listener.on_error(f"Pagemind's memory could not be opened: {exc}")
+            return
+        if self._closed.is_set():  # quit while memory was opening
+            self.memory.close()
+            self.memory = None
             return
         self.scheduler = Scheduler()
         self.session = Session(self.memory, None, self.confirmer, scheduler=self.scheduler)
@@ -367,6 +377,7 @@ class Host:
                     self.scheduler.close()
                 if self.memory is not None:
                     self.memory.close()
+                self.session = self.memory = self.scheduler = self.ingest = None
         finally:
             if loaded:
                 self._load_lock.release()

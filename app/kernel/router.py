@@ -187,6 +187,10 @@ _COMMANDS: tuple[tuple[str, str, Builder], ...] = (
      (r"(?P<force>force )?(?P<verb>kill|terminate|end|stop|quit|close)(?P<flag> -9| -kill)?"
       r"(?P<kind> process| pid)? (?P<arg>\S+)"),
      _kill),
+    ("documents",
+     (r"(?:search|find|look)(?: in| through| for)? (?:my |the )?(?:documents|docs|notes)"
+      r"(?: for| about| mentioning)? (?P<query>.+)"),
+     lambda found: Route("search_documents", {"query": found["query"]}, f"search documents for {found['query']}")),
     ("find",
      (r"(?:find|locate|search for|search|look for|where is|where's)(?: the)?(?: files?(?: named| called)?)?"
       r" (?P<pattern>\S+)(?: (?:in|under|inside) (?P<root>.+))?"),

@@ -22,10 +22,10 @@ def run(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_no_subcommand_says_what_to_do(pagemind_home: Path):
-    result = run(home=pagemind_home)
-    assert result.returncode == 2
-    assert "use a subcommand" in result.stderr and "doctor" in result.stdout
+def test_help_lists_the_commands(pagemind_home: Path):
+    result = run("--help", home=pagemind_home)
+    assert result.returncode == 0
+    assert "doctor" in result.stdout and "ask" in result.stdout and "watch" in result.stdout
 
 
 @pytest.mark.slow

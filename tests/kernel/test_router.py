@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import tools.apps
 import tools.desktop
+import tools.documents
 import tools.files
 import tools.processes
 import tools.system
@@ -24,10 +25,13 @@ from app.kernel.router import MAX_CHARS, MAX_PID, Route, route
 from tools.registry import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOL_MODULES = (tools.apps, tools.desktop, tools.files, tools.processes, tools.system)
+TOOL_MODULES = (tools.apps, tools.desktop, tools.documents, tools.files, tools.processes, tools.system)
 """Imported so that their tools are in REGISTRY."""
 
 ROUTED: list[tuple[str, str, dict[str, Any]]] = [
+    ("search my documents for budget review", "search_documents", {"query": "budget review"}),
+    ("search documents boiler", "search_documents", {"query": "boiler"}),
+    ("look through my notes for the tax form", "search_documents", {"query": "the tax form"}),
     # launch_app
     ("open firefox", "launch_app", {"name": "firefox"}),
     ("launch firefox", "launch_app", {"name": "firefox"}),

@@ -1,0 +1,102 @@
+"""One running Pagemind per data folder (DESIGN.md decision 9): the first launch listens on a
+QLocalServer; a second launch, or ``python main.py ask``, hands its request over and exits.
+
+The protocol is JSON lines (app/cli/handoff.py is the client): the client sends one request,
+``{"op": "show"}`` or ``{"op": "ask", "text": ..., "kind": "user"|"quick"}``; for "ask" the
+server answers with each step of the turn as a line, then ``{"kind": "done", ...}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+
+from app import paths
+from app.gui.bridge import Bridge
+
+log = logging.getLogger(__name__)
+MAX_REQUEST_BYTES = 64 * 1024
+
+
+def _line(value: dict[str, Any]) -> bytes:
+    return (json.dumps(value, ensure_ascii=False) + "\n").encode()
+
+
+class InstanceServer(QObject):
+    show_requested = Signal()
+
+    def __init__(self, bridge: Bridge, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.server = QLocalServer(self)
+        self.server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        self.server.newConnection.connect(self._accept)
+        self.address = paths.instance_address()
+
+    def listen(self) -> bool:
+        """Listen; a socket left by a crashed instance is removed first (the caller checked none runs)."""
+        QLocalServer.removeServer(self.address)
+        if not self.server.listen(self.address):
+            log.warning("cannot listen at %s: %s", self.address, self.server.errorString())
+            return False
+        return True
+
+    def close(self) -> None:
+        self.server.close()
+
+    def _accept(self) -> None:
+        while self.server.hasPendingConnections():
+            socket = self.server.nextPendingConnection()
+            socket.setParent(self)
+            buffer = bytearray()
+            socket.readyRead.connect(lambda s=socket, b=buffer: self._read(s, b))
+            socket.disconnected.connect(socket.deleteLater)
+
+    def _read(self, socket: QLocalSocket, buffer: bytearray) -> None:
+        buffer += bytes(socket.readAll().data())
+        if b"\n" not in buffer:
+            if len(buffer) > MAX_REQUEST_BYTES:
+                self._reply(socket, {"kind": "error", "text": "the request is too long"}, close=True)
+            return
+        line = bytes(buffer[: buffer.index(b"\n")])
+        buffer.clear()
+        try:
+            request = json.loads(line)
+            op = request["op"]
+        except (ValueError, KeyError, TypeError):
+            self._reply(socket, {"kind": "error", "text": "a request is one JSON object with an op"}, close=True)
+            return
+        if op == "show":
+            self.show_requested.emit()
+            self._reply(socket, {"kind": "shown"}, close=True)
+        elif op == "ask":
+            self._ask(socket, str(request.get("text", "")), str(request.get("kind", "user")))
+        else:
+            self._reply(socket, {"kind": "error", "text": f"unknown op {op!r}"}, close=True)
+
+    def _ask(self, socket: QLocalSocket, text: str, kind: str) -> None:
+        def step(value: Any) -> None:
+            if value.kind != "delta" or value.channel == "reply":
+                self._reply(socket, value.as_json())
+
+        def done(result: Any) -> None:
+            self._reply(socket, {"kind": "done", "stop": result.stop, "steps": result.steps,
+                                 "reply": result.reply, "error": result.error}, close=True)
+
+        try:
+            self.bridge.send(text, kind, step, done)
+        except ValueError as exc:
+            self._reply(socket, {"kind": "error", "text": str(exc)}, close=True)
+
+    @staticmethod
+    def _reply(socket: QLocalSocket, value: dict[str, Any], close: bool = False) -> None:
+        if socket.state() != QLocalSocket.LocalSocketState.ConnectedState:
+            return
+        socket.write(_line(value))
+        socket.flush()
+        if close:
+            socket.disconnectFromServer()
