@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import sys
+from typing import Callable
 
 from app import __version__, logs
 from app.memory.db import DatabaseError
@@ -35,17 +36,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+WINDOW_FLAGS = {"-v", "--verbose", "--startup-check"}
+"""Flags that may come with no subcommand (the window)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()
+    argv = sys.argv[1:] if argv is None else argv
+    if set(argv) <= WINDOW_FLAGS:  # the window: skip importing every command, it starts faster
+        logs.setup(verbose="-v" in argv or "--verbose" in argv)
+        return _guarded(lambda: _window("--startup-check" in argv))
     parser = build_parser()
     args = parser.parse_args(argv)
     logs.setup(verbose=args.verbose)
-    try:
-        if args.command is None:
-            from app.gui.app import run
+    if args.command is None:
+        return _guarded(lambda: _window(args.startup_check))
+    return _guarded(lambda: args.func(args))
 
-            return run(startup_check=args.startup_check)
-        return args.func(args)
+
+def _window(startup_check: bool) -> int:
+    from app.gui.app import run
+
+    return run(startup_check=startup_check)
+
+
+def _guarded(command: Callable[[], int]) -> int:
+    """Run a command; Pagemind's own errors become one line on stderr and exit code 2."""
+    try:
+        return command()
     except (ModelError, SettingsError, DatabaseError) as exc:
         print(f"pagemind: {exc}", file=sys.stderr)
         return 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import threading
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -14,6 +15,9 @@ import tomli_w
 from app import paths
 
 log = logging.getLogger(__name__)
+
+lock = threading.RLock()
+"""Held around every load-change-save of the settings, so two threads never lose each other's change."""
 
 
 class SettingsError(ValueError):
@@ -116,10 +120,11 @@ def load(path: Path | None = None) -> Settings:
 
 def remember_command(text: str) -> Settings:
     """Put a quick command at the top of the recent list (kept to ``MAX_RECENT``) and save."""
-    current = load()
-    current.recent_commands = [text, *[c for c in current.recent_commands if c != text]][:MAX_RECENT]
-    save(current)
-    return current
+    with lock:
+        current = load()
+        current.recent_commands = [text, *[c for c in current.recent_commands if c != text]][:MAX_RECENT]
+        save(current)
+        return current
 
 
 def save(settings: Settings, path: Path | None = None) -> None:

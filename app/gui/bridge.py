@@ -197,7 +197,8 @@ class Bridge(QObject):
     # -- settings --------------------------------------------------------------------------------
     def apply_settings(self, old: settings.Settings, new: settings.Settings) -> None:
         """Save ``new`` and take it up: the model reloads when its choice changed."""
-        settings.save(new)
+        with settings.lock:
+            settings.save(new)
         self.host.reload_policy()
         model_keys = ("chat_model", "remote_url", "remote_model", "context_length", "threads", "temperature")
         if any(getattr(old, key) != getattr(new, key) for key in model_keys):

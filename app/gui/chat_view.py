@@ -178,6 +178,7 @@ class ChatView(QScrollArea):
         """Asks whether a journal entry can be undone; the answer comes back later (set by the window)."""
         self.reply: ReplyCard | None = None
         self.tool: ToolCard | None = None
+        self._last_result: str | None = None
         self._follow = True
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(lambda value: setattr(self, "_follow", value >= bar.maximum() - 4))
@@ -198,7 +199,7 @@ class ChatView(QScrollArea):
     # -- what the window calls ---------------------------------------------------------------------
     def add_request(self, kind: str, text: str) -> None:
         """A turn started: the user's words (or the system event) as its own card."""
-        self.reply, self.tool = None, None
+        self.reply, self.tool, self._last_result = None, None, None
         if kind == "system":
             note = Card("note")
             note.box.addWidget(_label(f"event: {text}"))
@@ -231,11 +232,14 @@ class ChatView(QScrollArea):
         elif kind == "confirm" and self.tool is not None:
             self.tool.asking(step.text)
         elif kind == "tool_result" and self.tool is not None:
+            self._last_result = step.text
             card, self.tool = self.tool, None
             card.finish(step.text, step.journal_id, False)
             if step.journal_id is not None and self.check_undo is not None:
                 self.check_undo(step.journal_id, card.undo_button.setVisible)
         elif kind == "reply":
+            if self.reply is None and step.text == self._last_result:
+                return  # a quick command's reply is its result, already in its card
             if self.reply is None:
                 self.reply = self._add(ReplyCard())  # type: ignore[assignment]
             self.reply.set_text(step.text)

@@ -89,8 +89,9 @@ class MainWindow(QMainWindow):
         self.model_label = QLabel("model: loading…")
         self.context_bar = QProgressBar()
         self.context_bar.setMaximumWidth(220)
-        self.context_bar.setFormat("context %v / %m tokens")
-        self.context_bar.setValue(0)
+        self.context_bar.setFormat("context %v / %m")
+        self.context_bar.setMinimumWidth(200)
+        self.context_bar.setVisible(False)
         self.ingest_label = QLabel("")
         self.ingest_bar = QProgressBar()
         self.ingest_bar.setMaximumWidth(160)
@@ -159,6 +160,7 @@ class MainWindow(QMainWindow):
         self.stop_action.setEnabled(busy)
 
     def show_model(self, label: str, status: str) -> None:
+        self.context_bar.setVisible(self.context_bar.isVisible() and status == "ready")
         if status == "ready":
             self.model_label.setText(f"model: {label}")
             self.banner.setVisible(False)
@@ -174,6 +176,7 @@ class MainWindow(QMainWindow):
         self.choose_model_button.setVisible(status != "loading")
 
     def show_context(self, used: int, budget: int) -> None:
+        self.context_bar.setVisible(True)
         self.context_bar.setMaximum(max(budget, 1))
         self.context_bar.setValue(min(used, budget))
         self.context_bar.setStyleSheet(

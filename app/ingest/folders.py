@@ -45,6 +45,11 @@ def add(path: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
     if not folder.is_dir():
         raise FolderError(f"{folder} is a file; watch the folder that holds it, or index the file with `index`")
     check_indexable(folder)
+    with settings.lock:
+        return _add(folder)
+
+
+def _add(folder: Path) -> tuple[Path, list[Path]]:
     current = settings.load()
     roots = [Path(p) for p in current.watched_folders]
     holder = root_of(folder, roots)
@@ -60,6 +65,11 @@ def add(path: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
 
 def remove(path: str | os.PathLike[str]) -> Path:
     """Stop watching a folder (given as it was added, or by a path resolving to it)."""
+    with settings.lock:
+        return _remove(path)
+
+
+def _remove(path: str | os.PathLike[str]) -> Path:
     current = settings.load()
     roots = [Path(p) for p in current.watched_folders]
     wanted = Path(os.path.abspath(Path(path).expanduser()))

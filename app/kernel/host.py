@@ -15,12 +15,14 @@ import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from app import settings
-from app.kernel.agent import TurnResult
 from app.kernel.events import Event, HeartbeatTimer, Listener, Step, ignore
 from app.safety.confirm import DeferredConfirmer, Request
+
+if TYPE_CHECKING:
+    from app.kernel.agent import TurnResult
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,7 @@ MAX_QUEUED_SYSTEM = 1
 """System events (documents indexed, heartbeats) waiting at once; more are merged or dropped."""
 
 
-Done = Callable[[TurnResult], None]
+Done = Callable[["TurnResult"], None]
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ class Host:
         self._started = False
         self._closed = threading.Event()
         self._turn_thread = threading.Thread(target=self._serve, name="turns", daemon=True)
+        self._start_thread = threading.Thread(target=self._start, name="start-up", daemon=True)
         self._upkeep: threading.Thread | None = None
         self._load_lock = threading.Lock()
 
@@ -129,7 +132,7 @@ class Host:
             return
         self._started = True
         self.listener.on_state("starting")
-        threading.Thread(target=self._start, name="start-up", daemon=True).start()
+        self._start_thread.start()
 
     def _start(self) -> None:
         from app.kernel.scheduler import Scheduler
@@ -278,6 +281,8 @@ class Host:
         try:
             result = session.handle(event, emit)
         except Exception as exc:  # noqa: BLE001 - a bug in one turn must not end the queue
+            from app.kernel.agent import TurnResult
+
             log.exception("the turn failed")
             result = TurnResult("error", 0, error=f"the request failed: {exc}")
             emit(Step("error", text=result.error or ""))
@@ -365,8 +370,9 @@ class Host:
             self.ingest.stop()
         self.cancel()
         self._queue.put((-1, -1, None))
-        if self._turn_thread.is_alive():
-            self._turn_thread.join(timeout=30)
+        for thread in (self._start_thread, self._turn_thread):
+            if thread.is_alive():
+                thread.join(timeout=60)
         loaded = self._load_lock.acquire(timeout=60)  # a model mid-load is closed by load_model
         try:
             try:

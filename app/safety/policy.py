@@ -128,12 +128,14 @@ class Policy:
         if rule in self.rules:
             return
         self.rules.append(rule)
-        chosen = settings.load()
-        chosen.permission_rules = [r.text() for r in self.rules]
-        settings.save(chosen)
+        self._save_rules()
 
     def revoke(self, rule: Rule) -> None:
         self.rules = [r for r in self.rules if r != rule]
-        chosen = settings.load()
-        chosen.permission_rules = [r.text() for r in self.rules]
-        settings.save(chosen)
+        self._save_rules()
+
+    def _save_rules(self) -> None:
+        with settings.lock:
+            chosen = settings.load()
+            chosen.permission_rules = [r.text() for r in self.rules]
+            settings.save(chosen)
