@@ -1,9 +1,9 @@
-# Everything Pagemind needs, from a fresh clone: `make run` starts it, `make test` tests it.
+# Everything Pagemind needs, from a fresh clone: `make run` opens it, `make test` tests it.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-ARGS   ?= --help
+ARGS   ?=
 
 .PHONY: install setup run test test-fast bench clean
 
