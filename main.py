@@ -21,7 +21,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pagemind {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more on stderr")
-    parser.add_argument("--startup-check", action="store_true", help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("doctor", help="check dependencies, llama.cpp, paths and models").set_defaults(
         func=doctor.run
@@ -49,8 +48,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logs.setup(verbose=args.verbose)
-    if args.command is None:
-        return _guarded(lambda: _window(args.startup_check))
     return _guarded(lambda: args.func(args))
 
 

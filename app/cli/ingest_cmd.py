@@ -13,7 +13,6 @@ from app.cli.progress import ProgressBar
 from app.ingest import folders
 from app.ingest.ignore import IgnoreRules
 from app.ingest.pipeline import Pipeline, Summary
-from app.ingest.queue import IngestQueue
 from app.memory.store import MemoryStore
 
 MAX_PROBLEMS_SHOWN = 20
@@ -157,15 +156,11 @@ def _remove(path: str) -> int:
 
 def _list(as_json: bool) -> int:
     memory = MemoryStore.open()
-    queue = IngestQueue(memory.db)
     try:
         rows = []
         for folder in folders.watched():
-            counts = memory.documents.counts(str(folder))
             problems = [d for d in memory.documents.under(str(folder)) if d.status != "indexed"]
-            rows.append({"folder": str(folder), "exists": folder.is_dir(), "indexed": counts.get("indexed", 0),
-                         "skipped": counts.get("skipped", 0), "failed": counts.get("failed", 0),
-                         "chunks": counts["chunks"], "queued": queue.pending(str(folder)),
+            rows.append({**folders.report(memory, folder),
                          "problems": [{"path": d.path, "status": d.status, "reason": d.error} for d in problems]})
     finally:
         memory.close()

@@ -162,20 +162,15 @@ class Bridge(QObject):
         self.later(lambda: self._memory().sizes(), done, failed)
 
     def folders(self, done: Done, failed: Failed | None = None) -> None:
-        """Each watched folder: a dict with folder, exists, indexed, skipped, failed, chunks, queued, files."""
+        """Each watched folder: :func:`app.ingest.folders.report` and its ``files`` (Documents)."""
         self.later(self._folder_rows, done, failed)
 
     def _folder_rows(self) -> list[dict[str, Any]]:
-        from pathlib import Path
+        from app.ingest import folders
 
         memory = self._memory()
-        rows = []
-        for folder in (Path(p) for p in settings.load().watched_folders):
-            counts = memory.documents.counts(str(folder))
-            rows.append({"folder": str(folder), "exists": folder.is_dir(), "indexed": counts.get("indexed", 0),
-                         "skipped": counts.get("skipped", 0), "failed": counts.get("failed", 0),
-                         "chunks": counts.get("chunks", 0), "files": memory.documents.under(str(folder))})
-        return rows
+        return [{**folders.report(memory, folder), "files": memory.documents.under(str(folder))}
+                for folder in folders.watched()]
 
     def watch_folder(self, path: str, done: Done, failed: Failed | None = None) -> None:
         self.later(lambda: self.host.watch(path), done, failed)

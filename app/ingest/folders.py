@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from typing import TYPE_CHECKING, Any
+
 from app import paths, settings
+
+if TYPE_CHECKING:
+    from app.memory.store import MemoryStore
 
 
 class FolderError(ValueError):
@@ -80,3 +85,13 @@ def _remove(path: str | os.PathLike[str]) -> Path:
     current.watched_folders = [str(r) for r in roots if r != folder]
     settings.save(current)
     return folder
+
+
+def report(memory: MemoryStore, folder: Path) -> dict[str, Any]:
+    """What is indexed in a watched folder: files per status, chunks, and jobs still queued."""
+    from app.ingest.queue import IngestQueue
+
+    counts = memory.documents.counts(str(folder))
+    return {"folder": str(folder), "exists": folder.is_dir(), "indexed": counts.get("indexed", 0),
+            "skipped": counts.get("skipped", 0), "failed": counts.get("failed", 0), "chunks": counts["chunks"],
+            "queued": IngestQueue(memory.db).pending(str(folder))}

@@ -57,8 +57,14 @@ class IngestService:
             log.warning("cannot watch %s (%s); it is rescanned in full every so often instead", root, exc)
         self._mark(root, True)
 
-    def add(self, root: Path) -> None:
-        """Start keeping ``root`` indexed (already in the settings: see app/ingest/folders.py)."""
+    def add(self, root: Path, covers: list[Path] | tuple[Path, ...] = ()) -> None:
+        """Start keeping ``root`` indexed (already in the settings: see app/ingest/folders.py).
+
+        ``covers``: watched folders inside ``root`` that it replaces; their documents stay."""
+        for inner in covers:
+            if inner in self.roots:
+                self.roots.remove(inner)
+            self.watcher.unwatch(inner)
         if root not in self.roots:
             self.roots.append(root)
             self._watch(root)

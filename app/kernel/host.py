@@ -113,7 +113,7 @@ class Host:
         self._queue: queue.PriorityQueue[tuple[int, int, _Job | None]] = queue.PriorityQueue()
         self._seq = itertools.count()
         self._system_queued = 0
-        self._indexed: list[str] = []
+        self._indexed: list[tuple[str, int]] = []
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._started = False
@@ -240,7 +240,7 @@ class Host:
 
     def _document_indexed(self, path: str, chunks: int) -> None:
         with self._lock:
-            self._indexed.append(path)
+            self._indexed.append((path, chunks))
 
     def _round_done(self, summary: object) -> None:
         from app.kernel.events import Event, document_indexed
@@ -250,9 +250,10 @@ class Host:
         if not indexed or self.session is None or self.session.agent is None:
             return
         if len(indexed) == 1:
-            self.post_system(document_indexed(indexed[0], 0))
+            self.post_system(document_indexed(*indexed[0]))
         else:
-            shown = ", ".join(indexed[:5]) + (f" and {len(indexed) - 5} more" if len(indexed) > 5 else "")
+            names = [path for path, _chunks in indexed]
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
             self.post_system(Event("system", f"{len(indexed)} documents finished indexing ({shown}); "
                                              "search_documents can find them now."))
 
@@ -297,8 +298,8 @@ class Host:
     def _start_upkeep(self, session: object) -> None:
         def upkeep() -> None:
             try:
-                session.maintain()  # type: ignore[attr-defined]
-                self._report_context()
+                if session.maintain() == "evicted":  # type: ignore[attr-defined]
+                    self._report_context()
             except Exception:  # noqa: BLE001 - upkeep is an optimisation
                 log.exception("upkeep between turns failed")
 
@@ -337,11 +338,7 @@ class Host:
 
         folder, covered = folders.add(path)
         if self.ingest is not None:
-            for inner in covered:
-                if inner in self.ingest.roots:
-                    self.ingest.roots.remove(inner)
-                self.ingest.watcher.unwatch(inner)
-            self.ingest.add(folder)
+            self.ingest.add(folder, covered)
         return folder, covered
 
     def unwatch(self, path: str) -> int:
