@@ -244,7 +244,7 @@ class ChatView(QScrollArea):
                 self.reply = self._add(ReplyCard())  # type: ignore[assignment]
             self.reply.set_text(step.text)
             self.reply = None
-        elif kind == "error":
+        elif kind == "error" and step.text != self._last_result:  # a failed call's error is in its card
             self.add_error(step.text)
         elif kind == "memory":
             note = Card("note")

@@ -134,3 +134,13 @@ def test_context_colour_warns_from_seventy_percent() -> None:
     assert context_colour(10, 100) == "#16a34a"
     assert context_colour(70, 100) == "#d97706"
     assert context_colour(95, 100) == "#dc2626"
+
+
+def test_a_refused_quick_command_shows_its_reason_once(qtbot: Any, make_bridge: Any) -> None:
+    bridge = make_bridge(model=False)
+    desktop = _app(qtbot, bridge)
+    with qtbot.waitSignal(bridge.turn_finished, timeout=20_000):
+        desktop.window.send("list /etc")
+    card = _cards(desktop.window.chat, ToolCard)[0]
+    assert card.result.text() == "Denied: /etc is in a system folder."
+    assert len(desktop.window.chat.cards) == 2  # the request and the refused call, no second error card
