@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pagemind {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more on stderr")
+    parser.add_argument("--selftest", action="store_true",
+                        help="run the self-test headless and exit (the same as the selftest command)")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("doctor", help="check dependencies, llama.cpp, paths and models").set_defaults(
         func=doctor.run
@@ -48,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logs.setup(verbose=args.verbose)
+    if args.selftest:
+        if args.command not in (None, "selftest"):
+            parser.error("--selftest takes no command")
+        from app.cli.selftest_cmd import run as selftest
+
+        return _guarded(lambda: selftest(args))
     return _guarded(lambda: args.func(args))
 
 

@@ -16,6 +16,8 @@ import platformdirs
 
 APP_NAME = "pagemind"
 HOME_ENV = "PAGEMIND_HOME"
+BUNDLED_MODELS = "bundled-models"
+"""Inside an installed bundle, the folder of the models it ships (the default embedder)."""
 
 
 def _home_override() -> Path | None:
@@ -84,6 +86,27 @@ def instance_address() -> str:
     if sys.platform == "win32":
         return name
     return os.path.join(tempfile.gettempdir(), f"{name}.sock")
+
+
+def bundle_dir() -> Path | None:
+    """The installed bundle's own files (libraries and data), or None when running from source.
+
+    Only the app's read-only files live there: the user's data, settings and models stay in the
+    folders above, the same for both kinds of install.
+    """
+    if not getattr(sys, "frozen", False):
+        return None
+    return Path(getattr(sys, "_MEIPASS", os.path.dirname(sys.executable)))
+
+
+def launcher() -> str:
+    """How a user starts Pagemind from a terminal, for messages that name a command."""
+    return "pagemind" if bundle_dir() is not None else "python main.py"
+
+
+def bundled_models_dir() -> Path | None:
+    folder = bundle_dir()
+    return folder / BUNDLED_MODELS if folder is not None else None
 
 
 def all_paths() -> dict[str, Path]:

@@ -17,10 +17,11 @@ import importlib.util
 import json
 import os
 import secrets
+import shutil
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import gguf
 import numpy as np
@@ -295,10 +296,18 @@ def convert_bert(checkpoint_dir: Path, out_path: Path, name: str | None = None) 
             raise ModelLoadError(f"{checkpoint_dir / _WEIGHTS_FILE} lacks tensor {source_name}")
         tensors[target_name] = source[source_name]
 
+    return _write_atomically(
+        out_path, lambda tmp_path: _write_gguf(tmp_path, name or out_path.stem, config, vocab, pooling, tensors)
+    )
+
+
+def _write_atomically(out_path: Path, write: Callable[[Path], object]) -> Path:
+    """``write`` a temporary file beside ``out_path``, then rename it into place: a crash never
+    leaves half a model under the real name."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp_path = out_path.with_name(f".{out_path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        _write_gguf(tmp_path, name or out_path.stem, config, vocab, pooling, tensors)
+        write(tmp_path)
         os.replace(tmp_path, out_path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
@@ -328,11 +337,12 @@ def _newest_mtime(checkpoint_dir: Path) -> float:
     return max(path.stat().st_mtime for path in paths if path.is_file())
 
 
-def ensure_default_embedder(models_dir: Path) -> Path:
+def ensure_default_embedder(models_dir: Path, bundled_dir: Path | None = None) -> Path:
     """The default embedder's GGUF in ``models_dir``, converted once from the installed package.
 
     An existing file is kept as it is when it is newer than the checkpoint, or when the package
-    that held the checkpoint is gone.
+    that held the checkpoint is gone. Without the package (an installed bundle), the converted
+    copy in ``bundled_dir`` is copied in instead.
     """
     out_path = Path(models_dir) / DEFAULT_EMBEDDER_FILE
     try:
@@ -340,6 +350,9 @@ def ensure_default_embedder(models_dir: Path) -> Path:
     except ModelLoadError:
         if out_path.is_file():
             return out_path
+        shipped = Path(bundled_dir) / DEFAULT_EMBEDDER_FILE if bundled_dir is not None else None
+        if shipped is not None and shipped.is_file():
+            return _write_atomically(out_path, lambda tmp_path: shutil.copyfile(shipped, tmp_path))
         raise
     if out_path.is_file() and out_path.stat().st_mtime >= _newest_mtime(checkpoint_dir):
         return out_path

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from app import paths
 from tools.registry import MaxLen, Range, ToolContext, tool
 
 
@@ -23,5 +24,5 @@ def search_documents(query: Annotated[str, MaxLen(300)], context: ToolContext,
     """
     found = context.get("memory").documents.search(query, page=page)
     if not found.total:
-        return "No document matches. (Only the watched folders are indexed: `python main.py watch PATH`.)"
+        return f"No document matches. (Only the watched folders are indexed: `{paths.launcher()} watch PATH`.)"
     return found.text()

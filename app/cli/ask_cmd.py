@@ -48,7 +48,7 @@ def chat_model_path(choice: str | None) -> Path | None:
     entry = find_entry(choice)
     local = paths.models_dir() / entry.file
     if not local.exists():
-        raise ModelError(f"{entry.name} is not downloaded yet: python main.py models download {entry.name}")
+        raise ModelError(f"{entry.name} is not downloaded yet: {paths.launcher()} models download {entry.name}")
     return local
 
 

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         print("  (no GGUF files in the models folder)")
     embedder = paths.models_dir() / DEFAULT_EMBEDDER_FILE
     if not chosen.embed_model and not embedder.exists():
-        problems.append("the default embedder is missing: run `python main.py models setup`")
+        problems.append(f"the default embedder is missing: run `{paths.launcher()} models setup`")
     for label, value in (("chat model", chosen.chat_model), ("embedder", chosen.embed_model)):
         if value:
             try:
@@ -89,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
             except ModelError as exc:
                 problems.append(f"the {label} in the settings is unusable: {exc}")
     if not chosen.chat_model:
-        print("  no chat model chosen yet: `python main.py models download qwen2.5-0.5b` "
-              "or `python main.py models use FILE.gguf`")
+        print(f"  no chat model chosen yet: `{paths.launcher()} models download qwen2.5-0.5b` "
+              f"or `{paths.launcher()} models use FILE.gguf`")
 
     if problems:
         print("\nProblems:", file=sys.stderr)

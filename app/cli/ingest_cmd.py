@@ -8,7 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
-from app import settings
+from app import paths, settings
 from app.cli.progress import ProgressBar
 from app.ingest import folders
 from app.ingest.ignore import IgnoreRules
@@ -168,7 +168,7 @@ def _list(as_json: bool) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     if not rows:
-        print("no watched folders; add one with `python main.py watch PATH`")
+        print(f"no watched folders; add one with `{paths.launcher()} watch PATH`")
     for row in rows:
         missing = "" if row["exists"] else "  (missing)"
         print(f"{row['folder']}{missing}\n  {row['indexed']:,} indexed, {row['skipped']:,} skipped, "
@@ -184,7 +184,7 @@ def _follow(memory: MemoryStore) -> int:
 
     roots = folders.watched()
     if not roots:
-        return _fail("no watched folders; add one with `python main.py watch PATH`")
+        return _fail(f"no watched folders; add one with `{paths.launcher()} watch PATH`")
     service = IngestService(memory, on_document=lambda path, n: print(f"indexed {path} ({n} chunks)", flush=True),
                             on_summary=lambda s: s.problems and print("\n".join(f"  {p}: {r}" for p, r in s.problems),
                                                                       flush=True))
@@ -217,7 +217,7 @@ def run_search(args: argparse.Namespace) -> int:
         return 0
     if not found.total:
         print("no document matches" if indexed else
-              "no documents are indexed yet: `python main.py watch PATH` or `index PATH`")
+              f"no documents are indexed yet: `{paths.launcher()} watch PATH` or `index PATH`")
         return 0
     print(found.header())
     for rank, hit in enumerate(found.items, start=(args.page - 1) * args.k + 1):

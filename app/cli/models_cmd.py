@@ -74,7 +74,7 @@ def _download(args: argparse.Namespace) -> int:
     path = download(entry, paths.models_dir(), progress=_Progress(entry.name))
     print(file=sys.stderr)
     print(f"Downloaded {path}")
-    print(f"Use it with: python main.py models use {path}")
+    print(f"Use it with: {paths.launcher()} models use {path}")
     return 0
 
 
@@ -101,8 +101,9 @@ def _use(args: argparse.Namespace) -> int:
 
 
 def _setup(args: argparse.Namespace) -> int:
-    checkpoint = default_checkpoint_dir()
-    print(f"Converting the built-in embedder from {checkpoint} ...", file=sys.stderr)
-    path = ensure_default_embedder(paths.models_dir())
+    bundled = paths.bundled_models_dir()
+    if bundled is None:
+        print(f"Converting the built-in embedder from {default_checkpoint_dir()} ...", file=sys.stderr)
+    path = ensure_default_embedder(paths.models_dir(), bundled)
     print(f"Embedder ready: {path}")
     return 0

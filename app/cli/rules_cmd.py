@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from app import paths
 from app.safety.policy import Policy, Rule
 
 
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"pagemind: {exc}", file=sys.stderr)
             return 2
         if rule not in policy.rules:
-            print(f"pagemind: there is no rule '{rule.text()}' (see `python main.py rules`)", file=sys.stderr)
+            print(f"pagemind: there is no rule '{rule.text()}' (see `{paths.launcher()} rules`)", file=sys.stderr)
             return 2
         policy.revoke(rule)
         print(f"Revoked: {rule.text()}")

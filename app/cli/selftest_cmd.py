@@ -95,7 +95,7 @@ class SelfTest:
         self.model = LocalChatModel(self.model_path, n_ctx=N_CTX)
         if self.embedder_file is None:
             with contextlib.suppress(ModelError):  # without the default's weights: words only
-                self.embedder_file = ensure_default_embedder(self.folder)
+                self.embedder_file = ensure_default_embedder(self.folder, paths.bundled_models_dir())
         if self.embedder_file is not None:
             self.embedder = LocalEmbedder(self.embedder_file)
         model_id = self.embedder.info.file_hash if self.embedder else ""

@@ -8,6 +8,7 @@ threads, and the window says what is still loading.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import time
 from typing import Any
@@ -21,7 +22,7 @@ from app.gui.confirm_dialog import ConfirmDialog
 from app.gui.main_window import MainWindow
 from app.gui.quick_box import QuickBox
 from app.gui.single_instance import InstanceServer
-from app.gui.tray import Tray
+from app.gui.tray import Tray, state_icon
 
 log = logging.getLogger(__name__)
 
@@ -179,12 +180,24 @@ def run(startup_check: bool = False) -> int:
         return 0
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Pagemind")
+    app.setDesktopFileName("pagemind")  # matches the installed pagemind.desktop
+    app.setWindowIcon(state_icon("idle", 256))
     app.setQuitOnLastWindowClosed(False)
     desktop = DesktopApp(first_run=not startup_check)
+    _quit_on_signals(desktop)
     desktop.start()
     if startup_check:
         QTimer.singleShot(0, lambda: _report_start(desktop))
     return app.exec()
+
+
+def _quit_on_signals(desktop: DesktopApp) -> None:
+    """SIGTERM (a logout, ``kill``) and Ctrl+C in a terminal quit like Ctrl+Q: the state is saved."""
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: QTimer.singleShot(0, desktop.quit))
+    wake = QTimer(desktop)  # Python runs signal handlers only between bytecodes, not inside Qt's loop
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
 
 
 def _report_start(desktop: DesktopApp) -> None:

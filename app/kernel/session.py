@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 import tools
+from app import paths
 from app.kernel import router
 from app.kernel.agent import Agent, Limits, TurnResult
 from app.kernel.context import MainContext
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 NO_MODEL = ("No chat model is loaded, so only quick commands work (like \"open firefox\", "
             "\"find report.pdf\" or \"what's using my memory\"). Choose a model with "
-            "`python main.py models use FILE.gguf`.")
+            f"`{paths.launcher()} models use FILE.gguf`.")
 
 
 class Session:

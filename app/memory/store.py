@@ -13,7 +13,7 @@ from app.memory.documents import Documents
 from app.memory.recall import Recall
 from app.memory.search import HybridIndex
 from app.memory.summaries import SummaryStore
-from models.convert import DEFAULT_EMBEDDER_FILE
+from models.convert import DEFAULT_EMBEDDER_FILE, ensure_default_embedder
 from models.errors import ModelError
 from models.interface import Embedder
 from models.local import LocalEmbedder
@@ -22,9 +22,17 @@ log = logging.getLogger(__name__)
 
 
 def embedder_path() -> Path | None:
-    """The embedder in the settings, else the converted default, else None."""
+    """The embedder in the settings, else the converted default, else None.
+
+    An installed bundle copies the default it ships into the models folder on first use.
+    """
     chosen = settings.load().embed_model
     path = Path(chosen).expanduser() if chosen else paths.models_dir() / DEFAULT_EMBEDDER_FILE
+    if not path.exists() and not chosen and paths.bundled_models_dir() is not None:
+        try:
+            path = ensure_default_embedder(paths.models_dir(), paths.bundled_models_dir())
+        except (ModelError, OSError) as exc:
+            log.warning("the bundled embedder cannot be installed: %s", exc)
     return path if path.exists() else None
 
 
@@ -50,7 +58,7 @@ class MemoryStore:
         embedder = None
         model_path = embedder_path()
         if model_path is None:
-            log.warning("no embedder is set up (`python main.py models setup`); searching by words only")
+            log.warning("no embedder is set up (`%s models setup`); searching by words only", paths.launcher())
         else:
             try:
                 embedder = LocalEmbedder(model_path)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import pytest
 
 from app import logs, paths, settings
+from app.memory.store import embedder_path
+from models import convert
+from models.convert import DEFAULT_EMBEDDER_FILE
 
 
 def test_every_directory_lives_under_pagemind_home(pagemind_home: Path):
@@ -23,6 +27,28 @@ def test_without_override_paths_follow_the_platform(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     assert paths.config_dir() == tmp_path / "xdg-config" / "pagemind"
     assert paths.models_dir() == tmp_path / "xdg-data" / "pagemind" / "models"
+
+
+def test_an_installed_bundle_keeps_user_files_where_a_source_install_does(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pagemind_home: Path
+):
+    source_paths = paths.all_paths()
+    assert paths.bundle_dir() is None and paths.bundled_models_dir() is None
+    bundle = tmp_path / "bundle" / "_internal"
+    (bundle / paths.BUNDLED_MODELS).mkdir(parents=True)
+    (bundle / paths.BUNDLED_MODELS / DEFAULT_EMBEDDER_FILE).write_bytes(b"GGUF shipped embedder")
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "_MEIPASS", str(bundle), raising=False)
+    monkeypatch.setattr(convert, "_DEFAULT_PACKAGE", "no_such_checkpoint_package")
+
+    assert paths.all_paths() == source_paths
+    assert paths.bundled_models_dir() == bundle / paths.BUNDLED_MODELS
+    installed = embedder_path()  # first use: the shipped embedder is copied into the models folder
+    assert installed == paths.models_dir() / DEFAULT_EMBEDDER_FILE
+    assert installed.read_bytes() == b"GGUF shipped embedder"
+
+    settings.save(settings.Settings(embed_model=str(tmp_path / "missing.gguf")))
+    assert embedder_path() is None  # a chosen embedder that is gone is not replaced behind the user's back
 
 
 def test_settings_default_when_absent_and_round_trip():

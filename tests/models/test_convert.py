@@ -25,6 +25,7 @@ from models.convert import (
     default_checkpoint_dir,
     ensure_default_embedder,
 )
+from models import convert
 from models.embedding import LlamaEmbedder
 from models.errors import ModelLoadError
 
@@ -293,3 +294,18 @@ def test_the_default_embedder_is_converted_once(tmp_path: Path) -> None:
     assert second == first
     assert second.stat().st_mtime_ns == mtime
     assert sorted(p.name for p in models_dir.iterdir()) == [DEFAULT_EMBEDDER_FILE]
+
+
+def test_without_the_package_the_bundled_copy_is_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shipped_dir = tmp_path / "bundled"
+    shipped = ensure_default_embedder(shipped_dir)  # what the bundle's build converts and ships
+    monkeypatch.setattr(convert, "_DEFAULT_PACKAGE", "no_such_checkpoint_package")
+
+    models_dir = tmp_path / "models"
+    with pytest.raises(ModelLoadError, match="not installed"):
+        ensure_default_embedder(models_dir)
+    installed = ensure_default_embedder(models_dir, shipped_dir)
+    assert installed == models_dir / DEFAULT_EMBEDDER_FILE
+    assert installed.read_bytes() == shipped.read_bytes()
+    assert sorted(p.name for p in models_dir.iterdir()) == [DEFAULT_EMBEDDER_FILE]  # no temporary left
+    assert ensure_default_embedder(models_dir, tmp_path / "gone") == installed  # kept once installed

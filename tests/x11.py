@@ -1,0 +1,83 @@
+"""A real X server (Xvfb) with a tray host (trayer), for tests that run the app as a user would."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+TOOLS = ("Xvfb", "trayer", "xdotool", "scrot", "xwininfo")
+needs_x11 = pytest.mark.skipif(sys.platform != "linux" or not all(shutil.which(t) for t in TOOLS),
+                               reason="needs Xvfb, trayer, xdotool, scrot and xwininfo (see .ci/run)")
+
+
+def free_display() -> int:
+    for number in range(60, 200):
+        if not Path(f"/tmp/.X11-unix/X{number}").exists() and not Path(f"/tmp/.X{number}-lock").exists():
+            return number
+    raise RuntimeError("no free X display number")
+
+
+def wait_for(check: Callable[[], Any], seconds: float, what: str) -> Any:
+    """Poll ``check`` until it returns something true; fail the test after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def run(command: list[str], env: dict[str, str], timeout: float = 30) -> str:
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout).stdout
+
+
+def window(env: dict[str, str], name: str) -> str:
+    """The id of the first visible window whose title matches ``name`` (a regex), or ""."""
+    found = run(["xdotool", "search", "--onlyvisible", "--name", name], env).split()
+    return found[0] if found else ""
+
+
+def panel_children(env: dict[str, str]) -> str:
+    """The window tree of trayer's panel: an embedded tray icon shows up in it."""
+    panel = run(["xdotool", "search", "--name", "^panel$"], env).split()[0]
+    return run(["xwininfo", "-tree", "-id", panel], env)
+
+
+def screenshot(env: dict[str, str], window_id: str, target: Path) -> Path:
+    """A scrot capture of one window's area."""
+    geometry = run(["xdotool", "getwindowgeometry", "--shell", window_id], env)
+    box = dict(line.split("=", 1) for line in geometry.split())
+    run(["scrot", "-o", "-a", f"{box['X']},{box['Y']},{box['WIDTH']},{box['HEIGHT']}", str(target)], env)
+    return target
+
+
+@contextlib.contextmanager
+def x_server() -> Iterator[dict[str, str]]:
+    """Xvfb on a free display with trayer's panel docked on it; yields the environment to use."""
+    number = free_display()
+    env = {**os.environ, "DISPLAY": f":{number}", "QT_QPA_PLATFORM": "xcb"}
+    Path.home().joinpath(".Xauthority").touch()
+    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tray = None
+    try:
+        wait_for(lambda: Path(f"/tmp/.X11-unix/X{number}").exists(), 20, "Xvfb")
+        tray = subprocess.Popen(["trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
+                                 "--height", "28", "--transparent", "false", "--SetDockType", "true"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: run(["xdotool", "search", "--name", "^panel$"], env).strip(), 20, "trayer's panel")
+        yield env
+    finally:
+        for process in (tray, server):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=10)
