@@ -1,11 +1,12 @@
-# Everything Pagemind needs, from a fresh clone: `make run` opens it, `make test` tests it.
+# Everything Pagemind needs, from a fresh clone: `make run` opens it, `make test` tests it,
+# `make bundle` builds the installable app in dist/Pagemind/.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: install setup run test test-fast bench clean
+.PHONY: install setup run test test-fast bench bundle bundle-test clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,12 @@ test: install
 
 test-fast: install
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not slow"
+
+bundle: install
+	$(PY) packaging/build.py
+
+bundle-test: bundle
+	PAGEMIND_BUNDLE=$(CURDIR)/dist/Pagemind $(PY) -m pytest tests/packaging/test_bundle.py
 
 bench: install
 	$(PY) -m tests.bench.bench_models

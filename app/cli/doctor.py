@@ -8,6 +8,7 @@ import importlib.metadata
 import sys
 
 from app import paths, settings
+from app.memory.store import embedder_path
 from models import gguf_file
 from models.convert import DEFAULT_EMBEDDER_FILE
 from models.errors import ModelError
@@ -69,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     except settings.SettingsError as exc:
         problems.append(str(exc))
         chosen = settings.Settings()
+    if not chosen.embed_model:
+        embedder_path()  # an installed bundle puts the embedder it ships in place on first use
     found = sorted(paths.models_dir().glob("*.gguf"))
     for path in found:
         try:
