@@ -46,10 +46,33 @@ def window(env: dict[str, str], name: str) -> str:
     return found[0] if found else ""
 
 
+def focused_window(env: dict[str, str], name: str, seconds: float = 20) -> str:
+    """The id of the window titled ``name`` once it holds the keyboard focus (typing earlier is lost)."""
+    def check() -> str:
+        found = window(env, name)
+        return found if found and run(["xdotool", "getwindowfocus"], env).strip() == found else ""
+    return wait_for(check, seconds, f"the window {name!r} to take the focus")
+
+
 def panel_children(env: dict[str, str]) -> str:
     """The window tree of trayer's panel: an embedded tray icon shows up in it."""
     panel = run(["xdotool", "search", "--name", "^panel$"], env).split()[0]
     return run(["xwininfo", "-tree", "-id", panel], env)
+
+
+def app_window(env: dict[str, str], seconds: float = 60) -> str:
+    """The main window's id, once it shows and its tray icon is docked in trayer's panel."""
+    window_id = wait_for(lambda: window(env, "^Pagemind$"), seconds, "the main window")
+    wait_for(lambda: '"Pagemind"' in panel_children(env), 30, "the tray icon inside trayer's panel")
+    return window_id
+
+
+def send_request(env: dict[str, str], window_id: str, text: str) -> None:
+    """Click the window's input box, type ``text`` and press Enter."""
+    run(["xdotool", "mousemove", "--window", window_id, "300", "610", "click", "1"], env)
+    wait_for(lambda: run(["xdotool", "getwindowfocus"], env).strip() == window_id, 20, "the window's focus")
+    run(["xdotool", "type", "--delay", "15", text], env)
+    run(["xdotool", "key", "Return"], env)
 
 
 def screenshot(env: dict[str, str], window_id: str, target: Path) -> Path:

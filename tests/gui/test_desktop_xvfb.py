@@ -22,8 +22,7 @@ from typing import Iterator
 import pytest
 
 from app import settings
-from tests import x11
-from tests.x11 import needs_x11, panel_children, run, screenshot, wait_for, x_server
+from tests.x11 import app_window, focused_window, needs_x11, run, screenshot, send_request, x_server
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, needs_x11]
@@ -49,15 +48,11 @@ def test_the_real_app_in_a_tray(display: dict[str, str], pagemind_home: Path, tm
     log = (tmp_path / "app.log").open("w")
     app = subprocess.Popen([sys.executable, str(ROOT / "main.py")], cwd=ROOT, env=env, stdout=log, stderr=log)
     try:
-        window = wait_for(lambda: x11.window(env, "^Pagemind$"), 30, "the main window")
-        wait_for(lambda: '"Pagemind"' in panel_children(env), 30, "the tray icon inside trayer's panel")
-
-        run(["xdotool", "mousemove", "--window", window, "300", "610", "click", "1"], env)
-        run(["xdotool", "type", "--delay", "15", f"list {work}"], env)
-        run(["xdotool", "key", "Return"], env)
+        window = app_window(env)
+        send_request(env, window, f"list {work}")
 
         run(["xdotool", "key", "ctrl+k"], env)
-        wait_for(lambda: x11.window(env, "^Pagemind quick command$"), 20, "the quick-command box")
+        focused_window(env, "^Pagemind quick command$")
         run(["xdotool", "type", "--delay", "15", f"find holiday-plan.txt in {work}"], env)
         run(["xdotool", "key", "Return"], env)
 

@@ -18,8 +18,7 @@ import pytest
 
 from app import __version__
 from models.convert import DEFAULT_EMBEDDER_FILE
-from tests import x11
-from tests.x11 import needs_x11, panel_children, run, wait_for, x_server
+from tests.x11 import app_window, needs_x11, send_request, x_server
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = os.environ.get("PAGEMIND_BUNDLE", "")
@@ -120,11 +119,7 @@ def test_the_bundle_opens_its_window(executable: Path, home: Path, display: dict
     log = (tmp_path / "bundle.log").open("w")
     app = subprocess.Popen([str(executable)], env=env, stdout=log, stderr=log, cwd=home)
     try:
-        window = wait_for(lambda: x11.window(env, "^Pagemind$"), 60, "the bundle's window")
-        wait_for(lambda: '"Pagemind"' in panel_children(env), 30, "the tray icon inside trayer's panel")
-        run(["xdotool", "mousemove", "--window", window, "300", "610", "click", "1"], env)
-        run(["xdotool", "type", "--delay", "15", f"list {work}"], env)
-        run(["xdotool", "key", "Return"], env)
+        send_request(env, app_window(env), f"list {work}")
 
         # Handed over to the running app, and served after the typed request: it waits for both.
         asked = launch([str(executable), "ask", "show disk usage"], env, timeout=120)
