@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 STATE_COLOURS = {"starting": "#94a3b8", "idle": "#16a34a", "thinking": "#2563eb", "confirm": "#ea580c"}
@@ -17,14 +17,15 @@ def state_icon(state: str, size: int = 64) -> QIcon:
     pixmap.fill(Qt.GlobalColor.transparent)
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setPen(QColor("#334155"))
+    line = max(1.0, size / 40)  # strokes keep their weight at launcher sizes
+    painter.setPen(QPen(QColor("#334155"), line))
     painter.setBrush(QColor("#f8fafc"))
     painter.drawRoundedRect(size * 0.14, size * 0.06, size * 0.62, size * 0.8, size * 0.08, size * 0.08)
-    painter.setPen(QColor("#64748b"))
+    painter.setPen(QPen(QColor("#64748b"), line))
     for row in range(3):
         y = size * (0.26 + row * 0.14)
         painter.drawLine(int(size * 0.24), int(y), int(size * 0.62), int(y))
-    painter.setPen(QColor("#ffffff"))
+    painter.setPen(QPen(QColor("#ffffff"), line))
     painter.setBrush(QColor(STATE_COLOURS.get(state, STATE_COLOURS["idle"])))
     painter.drawEllipse(int(size * 0.5), int(size * 0.5), int(size * 0.46), int(size * 0.46))
     painter.end()
