@@ -37,11 +37,7 @@ bundle-test: bundle
 	PAGEMIND_BUNDLE=$(CURDIR)/dist/Pagemind $(PY) -m pytest tests/packaging/test_bundle.py
 
 bench: install
-	$(PY) -m tests.bench.bench_models
-	$(PY) -m tests.bench.bench_search
-	$(PY) -m tests.bench.bench_turns
-	$(PY) -m tests.bench.bench_scheduler
-	$(PY) -m tests.bench.bench_ingest
+	$(PY) main.py bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -14,7 +14,8 @@ from models.errors import ModelError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from app.cli import ask_cmd, doctor, ingest_cmd, memory_cmd, models_cmd, rules_cmd, selftest_cmd, undo_cmd
+    from app.cli import (ask_cmd, bench_cmd, doctor, ingest_cmd, memory_cmd, models_cmd, rules_cmd, selftest_cmd,
+                         undo_cmd)
 
     parser = argparse.ArgumentParser(
         prog="pagemind", description="A private desktop assistant on a local model."
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     memory_cmd.add_parser(sub)
     undo_cmd.add_parser(sub)
     rules_cmd.add_parser(sub)
+    bench_cmd.add_parser(sub)
     return parser
 
 

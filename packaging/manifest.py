@@ -29,7 +29,7 @@ ENTRY = ROOT / "main.py"
 
 EXCLUDES = [
     # Tests and development tools installed beside the app.
-    "pytest", "_pytest", "pytestqt", "hypothesis", "IPython", "PyInstaller",
+    "tests", "pytest", "_pytest", "pytestqt", "hypothesis", "IPython", "PyInstaller",
     # The OpenAI-compatible server extra of llama-cpp-python: the app only uses the runtime.
     "llama_cpp.server", "uvicorn", "fastapi", "starlette", "sse_starlette", "starlette_context",
     # Qt modules the app never uses; PySide6's hooks only add what is imported, these keep it so.

@@ -14,30 +14,28 @@ token.
   it and serves the next turn. Also the first turn of a new conversation after a restart, with
   the saved state of the system message, against the same turn cold.
 
-Run: ``python -m tests.bench.bench_turns [--turns 30] [--cold-every 5]``. Results go to stdout
-and to ``bench-results/turns.json``.
+Part of ``python main.py bench``; ``--quick`` serves 5 turns over a shorter static prefix.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+import tools
+from app.kernel.agent import Agent
+from app.kernel.context import ContextLimits, MainContext, static_text
+from app.kernel.prompts import SYSTEM_PROMPT
+from app.memory.store import MemoryStore
+from app.settings import Settings
+from models.local import LocalChatModel
+from tests.bench import report
+from tests.bench.report import shape_alike_path
 
-import tools  # noqa: E402
-from app.kernel.agent import Agent  # noqa: E402
-from app.settings import Settings  # noqa: E402
-from app.kernel.context import ContextLimits, MainContext, static_text  # noqa: E402
-from app.kernel.prompts import SYSTEM_PROMPT  # noqa: E402
-from app.memory.store import MemoryStore  # noqa: E402
-from models.local import LocalChatModel  # noqa: E402
-from tests.bench import report  # noqa: E402
-from tests.bench.bench_models import shape_alike_path  # noqa: E402
+NAME = "turns"
+TITLE = "Time to first token over a conversation: prefix reuse, no reuse, restart"
 
 N_CTX = Settings().context_length
 """The app's default context length."""
@@ -78,13 +76,13 @@ def first_token(context: MainContext, specs: list) -> tuple[float, int, int]:
     return elapsed, call.generation.n_prompt, call.generation.n_evaluated
 
 
-def run(turns: int, cold_every: int) -> dict:
+def measure(turns: int, cold_every: int, prefix_tokens: int, fresh: bool) -> dict:
     path = shape_alike_path()
     results: dict = {"turns": [], "model": "shape-alike Qwen2.5-0.5B (F16, 151,936 tokens)", "n_ctx": N_CTX}
     with tempfile.TemporaryDirectory() as tmp:
         memory = MemoryStore.open(Path(tmp) / "bench.duckdb")
         model = LocalChatModel(path, n_ctx=N_CTX, temperature=0.0)
-        specs = static_tools(model)
+        specs = static_tools(model, prefix_tokens)
         limits = ContextLimits(window=N_CTX)
         context = MainContext(model, memory, "bench", SYSTEM_PROMPT, specs, limits)
         results["static_prefix_tokens"] = model.count_tokens(context.static)
@@ -126,62 +124,70 @@ def run(turns: int, cold_every: int) -> dict:
         model.evaluate(SPOIL)
         results["cold_next_turn_s"], _, results["cold_next_turn_evaluated"] = first_token(context, specs)
 
-        # The first turn of a new conversation after a restart: the system message's saved state.
         model.close()
-        model = LocalChatModel(path, n_ctx=N_CTX, temperature=0.0)
-        context = MainContext(model, memory, "fresh", SYSTEM_PROMPT, specs, limits)
-        agent = Agent(model, context, gate=None, tools=specs)  # type: ignore[arg-type]
-        agent.resume()  # nothing saved for this conversation yet: evaluates and saves the system part
-        model.close()
-        model = LocalChatModel(path, n_ctx=N_CTX, temperature=0.0)
-        context = MainContext(model, memory, "fresh", SYSTEM_PROMPT, specs, limits)
-        agent = Agent(model, context, gate=None, tools=specs)  # type: ignore[arg-type]
-        start = time.perf_counter()
-        agent.resume()
-        restore = time.perf_counter() - start
-        context.add("user", script(1)[0])
-        seconds, _, evaluated = first_token(context, specs)
-        results["fresh_restart_first_turn_s"] = restore + seconds
-        results["fresh_restart_first_turn_evaluated"] = evaluated
-        model.evaluate(SPOIL)
-        results["fresh_cold_first_turn_s"], _, _ = first_token(context, specs)
-        model.close()
+        if fresh:
+            results.update(fresh_restart(path, memory, specs, limits))
         memory.close()
     return results
 
 
-def summarize(results: dict) -> dict:
-    rows = {row["turn"]: row for row in results["turns"]}
-    last = max(rows)
-    summary = {
-        "turn_2_reuse_s": rows[2]["reuse_s"],
-        f"turn_{last}_reuse_s": rows[last]["reuse_s"],
-        f"turn_{last}_over_turn_2": rows[last]["reuse_s"] / rows[2]["reuse_s"],
-        f"turn_{last}_cold_s": rows[last]["cold_s"],
-        "restart_next_turn_s": results["restart_restore_s"] + results["restart_next_turn_s"],
-        "cold_next_turn_s": results["cold_next_turn_s"],
-    }
-    summary["restart_over_cold"] = summary["restart_next_turn_s"] / summary["cold_next_turn_s"]
-    summary["fresh_restart_over_cold"] = results["fresh_restart_first_turn_s"] / results["fresh_cold_first_turn_s"]
-    return summary
+def fresh_restart(path: Path, memory: MemoryStore, specs: list, limits: ContextLimits) -> dict:
+    """The first turn of a new conversation after a restart, with the system message's saved state."""
+    results: dict = {}
+    model = LocalChatModel(path, n_ctx=N_CTX, temperature=0.0)
+    context = MainContext(model, memory, "fresh", SYSTEM_PROMPT, specs, limits)
+    agent = Agent(model, context, gate=None, tools=specs)  # type: ignore[arg-type]
+    agent.resume()  # nothing saved for this conversation yet: evaluates and saves the system part
+    model.close()
+    model = LocalChatModel(path, n_ctx=N_CTX, temperature=0.0)
+    context = MainContext(model, memory, "fresh", SYSTEM_PROMPT, specs, limits)
+    agent = Agent(model, context, gate=None, tools=specs)  # type: ignore[arg-type]
+    start = time.perf_counter()
+    agent.resume()
+    restore = time.perf_counter() - start
+    context.add("user", script(1)[0])
+    seconds, _, evaluated = first_token(context, specs)
+    results["fresh_restart_first_turn_s"] = restore + seconds
+    results["fresh_restart_first_turn_evaluated"] = evaluated
+    model.evaluate(SPOIL)
+    results["fresh_cold_first_turn_s"], _, _ = first_token(context, specs)
+    model.close()
+    return results
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--turns", type=int, default=30)
-    parser.add_argument("--cold-every", type=int, default=5, help="measure the no-reuse time every N turns")
-    args = parser.parse_args()
-    results = run(args.turns, args.cold_every)
-    results["summary"] = summarize(results)
-    report.save("turns", results)
-    print(f"{'turn':>4}  {'prompt':>6}  {'reuse ms':>9}  {'evaluated':>9}  {'cold ms':>9}")
-    for row in results["turns"]:
-        cold = f"{1000 * row['cold_s']:9.0f}" if "cold_s" in row else f"{'':>9}"
-        print(f"{row['turn']:>4}  {row['prompt_tokens']:>6}  {1000 * row['reuse_s']:9.0f}  "
-              f"{row['reuse_evaluated']:>9}  {cold}")
-    report.print_numbers(results["summary"])
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def run(quick: bool, out: Path) -> report.Result:
+    turns, cold_every = (5, 5) if quick else (30, 5)
+    results = measure(turns, cold_every, prefix_tokens=500 if quick else 2000, fresh=not quick)
+    rows_by_turn = {row["turn"]: row for row in results["turns"]}
+    last = max(rows_by_turn)
+    rows = [[f"turn {row['turn']}", row["prompt_tokens"], 1000 * row["reuse_s"], row["reuse_evaluated"],
+             1000 * row["cold_s"] if "cold_s" in row else None] for row in results["turns"]]
+    restart_ms = 1000 * (results["restart_restore_s"] + results["restart_next_turn_s"])
+    cold_ms = 1000 * results["cold_next_turn_s"]
+    rows.append([f"turn {last + 1}, after a restart", None, restart_ms, results["restart_next_turn_evaluated"], cold_ms])
+    numbers = {**results,
+               f"turn_{last}_over_turn_2_reuse": rows_by_turn[last]["reuse_s"] / rows_by_turn[2]["reuse_s"],
+               f"turn_{last}_cold_over_reuse": rows_by_turn[last]["cold_s"] / rows_by_turn[last]["reuse_s"],
+               "restart_over_cold": restart_ms / cold_ms}
+    if "fresh_cold_first_turn_s" in results:
+        numbers["fresh_restart_over_cold"] = results["fresh_restart_first_turn_s"] / results["fresh_cold_first_turn_s"]
+        rows.append(["new conversation, after a restart", None, 1000 * results["fresh_restart_first_turn_s"],
+                     results["fresh_restart_first_turn_evaluated"], 1000 * results["fresh_cold_first_turn_s"]])
+    with report.figure(out, NAME, TITLE) as ax:
+        xs = [row["turn"] for row in results["turns"]]
+        ax.plot(xs, [1000 * row["reuse_s"] for row in results["turns"]], "o-", label="prefix reuse (as the app runs)")
+        cold = [row for row in results["turns"] if "cold_s" in row]
+        ax.plot([row["turn"] for row in cold], [1000 * row["cold_s"] for row in cold], "s--", label="no reuse")
+        ax.plot([last + 1], [restart_ms], "D", markersize=9, label="after a restart, saved prefix state")
+        ax.plot([last + 1], [cold_ms], "x", markersize=9, color="black", label="after a restart, cold")
+        ax.set_xlabel("turn")
+        ax.set_ylabel("time to first token (ms)")
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    return report.Result(
+        NAME, TITLE, ["turn", "prompt tokens", "reuse ms", "evaluated", "no reuse ms"], rows, numbers,
+        headline=(f"turn {last} answers {rows_by_turn[last]['cold_s'] / rows_by_turn[last]['reuse_s']:.1f}x faster "
+                  f"with prefix reuse ({1000 * rows_by_turn[last]['reuse_s']:.0f} ms, flat from turn 2: "
+                  f"{numbers[f'turn_{last}_over_turn_2_reuse']:.2f}x); after a restart "
+                  f"{cold_ms / restart_ms:.1f}x faster than cold"),
+        plot=f"{NAME}.png")
