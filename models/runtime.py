@@ -1,25 +1,28 @@
 """llama.cpp behind a small interface. Imported only inside the runner process (models/runner.py).
 
 One ``Runtime`` owns one chat model: it tokenizes with the model's own tokenizer, renders the
-chat template stored in the GGUF, streams tokens, decodes one tool call under a grammar, reuses
-the KV cache for a prompt that extends the previous one, and saves or restores the KV state of a
-prompt prefix on disk.
+chat template stored in the GGUF, streams tokens, decodes one tool call under a grammar (with
+models/constrained.py: the grammar checks the sampled token, and text it forces is evaluated in
+batches), reuses the KV cache for a prompt that extends the previous one, and saves or restores
+the KV state of a prompt prefix on disk.
 """
 
 from __future__ import annotations
 
 import codecs
 import ctypes
+import dataclasses
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import llama_cpp
 import numpy as np
 
-from models import gguf_file, prefix_store, template
+from models import constrained, gguf_file, prefix_store, template
 from models.errors import GenerationCancelled, ModelError, ModelLoadError
 from models.grammar import tool_call_grammar
 from models.interface import (
@@ -34,6 +37,10 @@ from models.llama_env import clear_log, default_threads, last_error
 from models.toolcall import tool_call_from_generation
 
 log = logging.getLogger(__name__)
+
+GRAMMAR_DECODING = ("jump", "candidate", "full")
+"""How a grammar constrains decoding; see ``Runtime.set_grammar_decoding``."""
+
 
 class Runtime:
     """A chat model loaded in this process."""
@@ -81,6 +88,16 @@ class Runtime:
         )
         self.total_evaluated = 0
         """Prompt and generated tokens evaluated since load (the tests' and benchmarks' meter)."""
+        self.total_forced = 0
+        """Generated tokens that a grammar forced (jump-forward: evaluated in batches, never sampled)."""
+        self.last_stats = constrained.DecodeStats()
+        """How the last generation's tokens were chosen (sampled, resampled, forced)."""
+        self.grammar_decoding = "jump"
+        # Constrained decoding needs an index of the vocabulary: a pass over every token, about
+        # half a second for 152k of them. It is built in the background and awaited at first use.
+        pool = ThreadPoolExecutor(1, thread_name_prefix="vocab-index")
+        self._index = pool.submit(constrained.VocabIndex, self.llm)
+        pool.shutdown(wait=False)
 
     # -- text ------------------------------------------------------------------------------
     def tokenize(self, text: str) -> list[int]:
@@ -143,34 +160,44 @@ class Runtime:
         tokens = self.tokenize(prompt)
         evaluated = self._prefill(tokens, cancelled)
         prefill_done = time.perf_counter()
-        compiled = llama_cpp.LlamaGrammar.from_string(grammar, verbose=False) if grammar else None
+        limit = min(max_tokens, self.llm.n_ctx() - len(tokens) - 1)
+        stream, sampler = self._token_stream(tokens, grammar, temperature, limit)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         text, n_generated, reason, first = "", 0, "length", 0.0
-        room = self.llm.n_ctx() - len(tokens)
         vocab = self.llm._model.vocab
-        for token in self.llm.generate(tokens, temp=temperature, top_k=40, top_p=0.95,
-                                       min_p=0.05, repeat_penalty=1.0, grammar=compiled):
-            if llama_cpp.llama_vocab_is_eog(vocab, token):
-                reason = "stop"
-                break
-            n_generated += 1
-            piece = decoder.decode(self.llm.detokenize([token], special=False))
-            if piece:
-                first = first or time.perf_counter() - start
-                text += piece
-                if on_token is not None:
-                    on_token(piece)
-            hit = next((s for s in stop if s and s in text), None)
-            if hit is not None:
-                text = text[: text.index(hit)]
-                reason = "stop"
-                break
-            if cancelled():
-                reason = "cancelled"
-                break
-            if n_generated >= min(max_tokens, room - 1):
-                break
+        try:
+            for token in stream:
+                if llama_cpp.llama_vocab_is_eog(vocab, token):
+                    reason = "stop"
+                    break
+                n_generated += 1
+                piece = decoder.decode(self.llm.detokenize([token], special=False))
+                if piece:
+                    first = first or time.perf_counter() - start
+                    text += piece
+                    if on_token is not None:
+                        on_token(piece)
+                hit = next((s for s in stop if s and s in text), None)
+                if hit is not None:
+                    text = text[: text.index(hit)]
+                    reason = "stop"
+                    break
+                if cancelled():
+                    reason = "cancelled"
+                    break
+                if n_generated >= limit:
+                    break
+            else:
+                reason = "stop"  # the grammar is complete: only the end of generation could follow
+        finally:
+            stream.close()
+            if sampler is not None:
+                sampler.close()
+                self.last_stats = sampler.stats
+            else:
+                self.last_stats = constrained.DecodeStats(sampled=n_generated)
         self.total_evaluated += n_generated
+        self.total_forced += self.last_stats.forced
         if reason == "cancelled":
             raise GenerationCancelled("cancelled")
         return Generation(
@@ -183,6 +210,37 @@ class Runtime:
             decode_seconds=time.perf_counter() - prefill_done,
             first_token_seconds=first,
         )
+
+    def _token_stream(
+        self, tokens: list[int], grammar: str | None, temperature: float, limit: int
+    ) -> tuple[Iterator[int], constrained.GrammarSampler | None]:
+        """The tokens to emit after ``tokens`` (already evaluated), and the sampler choosing them."""
+        if grammar and self.grammar_decoding == "full":  # the old path: no sampler of ours
+            compiled = llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)
+            return self.llm.generate(
+                tokens, temp=temperature, top_k=constrained.TOP_K, top_p=constrained.TOP_P,
+                min_p=constrained.MIN_P, repeat_penalty=1.0, grammar=compiled,
+            ), None
+        sampler = constrained.GrammarSampler(
+            self.llm, grammar, self._vocab_index() if grammar else None,
+            temperature=temperature, seed=self.llm._seed, jump_forward=self.grammar_decoding == "jump",
+        )
+        return constrained.stream(self.llm, sampler, limit), sampler
+
+    def decode_stats(self) -> dict[str, int]:
+        """How the last generation's tokens were chosen (sampled, resampled, forced), and the forced total."""
+        return {**dataclasses.asdict(self.last_stats), "total_forced": self.total_forced}
+
+    def set_grammar_decoding(self, mode: str) -> None:
+        """How a grammar constrains decoding: "jump" (the default: check the sampled candidate,
+        batch forced text), "candidate" (the check alone) or "full" (llama-cpp-python's sampler,
+        the grammar over the whole vocabulary at every step, as before; kept for the benchmark)."""
+        if mode not in GRAMMAR_DECODING:
+            raise ModelError(f"unknown grammar decoding {mode!r}; use one of {', '.join(GRAMMAR_DECODING)}")
+        self.grammar_decoding = mode
+
+    def _vocab_index(self) -> constrained.VocabIndex:
+        return self._index.result()
 
     def tool_call(
         self,
@@ -233,4 +291,5 @@ class Runtime:
         return len(tokens)
 
     def close(self) -> None:
+        self._index.exception()  # the index reads the vocabulary: let it finish first
         self.llm.close()
