@@ -25,7 +25,7 @@ from tests.bench.report import shape_alike_path
 
 NAME = "decode"
 TITLE = "Decode tokens/s: Pagemind vs raw llama-cpp-python vs the bandwidth limit"
-PROMPT = "<|im_start|>user\n" + " ".join(["budget report folder memory notes"] * 40) + "<|im_end|>\n<|im_start|>assistant\n"
+PROMPT = "<|im_start|>user\n" + " ".join(["budget report folder memory notes"] * 12) + "<|im_end|>\n<|im_start|>assistant\n"
 
 
 def copy_bandwidth(megabytes: int = 512, repeats: int = 5, threads: int = 2) -> float:
@@ -90,7 +90,7 @@ def raw(path: Path, n_tokens: int, repeats: int) -> list[float]:
 
 def run(quick: bool, out: Path) -> report.Result:
     path = shape_alike_path()
-    n_tokens, repeats = (24, 2) if quick else (64, 3)
+    n_tokens, repeats = (16, 1) if quick else (64, 3)
     print("decode: Pagemind's runner ...", file=sys.stderr)
     ours_rates = ours(path, n_tokens, repeats)
     print("decode: raw llama-cpp-python ...", file=sys.stderr)

@@ -152,7 +152,7 @@ def run(quick: bool, out: Path) -> report.Result:
     with tempfile.TemporaryDirectory() as tmp:
         quick_ms = quick_commands(Path(tmp), 10 if quick else 40)
         model_ms = [] if quick else model_turn(Path(tmp), 3)
-    starts, kind = cold_starts(2 if quick else 5)
+    starts, kind = cold_starts(1 if quick else 5)
     rows = [
         ["router, understood request (µs)", report.p50(routed), report.p95(routed)],
         ["router, left to the model (µs)", report.p50(passed), report.p95(passed)],
