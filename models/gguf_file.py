@@ -66,6 +66,7 @@ class _Header:
         alignment = int(self.values.get("general.alignment", 32))  # type: ignore[call-overload]
         start = -(-self.pos // alignment) * alignment
         self.tensor_count = len(infos)
+        self.tensor_bytes = {name: n for name, _, n in infos}
         self.data_end = max((start + offset + n for _, offset, n in infos), default=start)
 
     def _unpack(self, fmt: str) -> Any:
@@ -92,6 +93,12 @@ class _Header:
                 self.pos += count * struct.calcsize(_SCALARS[item])
             return None
         return self._unpack(_SCALARS[kind])
+
+
+def tensor_bytes(path: str | os.PathLike[str]) -> dict[str, int]:
+    """Each tensor's size in bytes, by name, read from the header alone."""
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return _Header(data).tensor_bytes
 
 
 def inspect(path: str | os.PathLike[str]) -> GGUFSummary:

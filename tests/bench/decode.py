@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models import gguf_file
 from models.local import LocalChatModel
 from tests.bench import report
 from tests.bench.report import shape_alike_path
@@ -48,10 +49,7 @@ def copy_bandwidth(megabytes: int = 512, repeats: int = 5, threads: int = 2) -> 
 def weight_bytes_per_token(path: Path) -> int:
     """The bytes of weights one decode step reads: every tensor, except that only one row of the
     token embedding is read when the model has a separate output matrix."""
-    import gguf
-
-    reader = gguf.GGUFReader(str(path))
-    sizes = {tensor.name: int(tensor.n_bytes) for tensor in reader.tensors}
+    sizes = gguf_file.tensor_bytes(path)
     if "output.weight" in sizes and "token_embd.weight" in sizes:
         sizes.pop("token_embd.weight")
     return sum(sizes.values())
