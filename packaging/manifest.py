@@ -36,8 +36,8 @@ EXCLUDES = [
     "PySide6.QtWebEngineCore", "PySide6.QtWebEngineWidgets", "PySide6.QtQml", "PySide6.QtQuick",
     "PySide6.Qt3DCore", "PySide6.QtPdf", "PySide6.QtMultimedia",
     # Optional backends pulled in by libraries; the app has no use for them (pydantic only types
-    # huggingface_hub's webhooks).
-    "tkinter", "matplotlib", "scipy", "pandas", "torch", "sentence_transformers", "pydantic",
+    # huggingface_hub's webhooks; fontTools comes with matplotlib, which only the benchmarks use).
+    "tkinter", "matplotlib", "fontTools", "scipy", "pandas", "torch", "sentence_transformers", "pydantic",
 ]
 
 DROPPED_LIBRARIES = (
