@@ -6,11 +6,13 @@ of them below that one folder, which is what the tests and portable installs do.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import platformdirs
 
@@ -23,6 +25,20 @@ BUNDLED_MODELS = "bundled-models"
 def _home_override() -> Path | None:
     value = os.environ.get(HOME_ENV, "").strip()
     return Path(value).expanduser().resolve() if value else None
+
+
+@contextlib.contextmanager
+def temporary_home(folder: Path) -> Iterator[Path]:
+    """Every path below ``folder`` (as ``PAGEMIND_HOME`` does) until the block ends."""
+    before = os.environ.get(HOME_ENV)
+    os.environ[HOME_ENV] = str(folder)
+    try:
+        yield folder
+    finally:
+        if before is None:
+            os.environ.pop(HOME_ENV, None)
+        else:
+            os.environ[HOME_ENV] = before
 
 
 def _dir(kind: str) -> Path:

@@ -46,11 +46,16 @@ def window(env: dict[str, str], name: str) -> str:
     return found[0] if found else ""
 
 
+def has_focus(env: dict[str, str], window_id: str) -> bool:
+    """Whether ``window_id`` holds the keyboard focus (keys typed before it does are lost)."""
+    return bool(window_id) and run(["xdotool", "getwindowfocus"], env).strip() == window_id
+
+
 def focused_window(env: dict[str, str], name: str, seconds: float = 20) -> str:
-    """The id of the window titled ``name`` once it holds the keyboard focus (typing earlier is lost)."""
+    """The id of the window titled ``name`` once it holds the keyboard focus."""
     def check() -> str:
         found = window(env, name)
-        return found if found and run(["xdotool", "getwindowfocus"], env).strip() == found else ""
+        return found if has_focus(env, found) else ""
     return wait_for(check, seconds, f"the window {name!r} to take the focus")
 
 
@@ -70,7 +75,7 @@ def app_window(env: dict[str, str], seconds: float = 60) -> str:
 def send_request(env: dict[str, str], window_id: str, text: str) -> None:
     """Click the window's input box, type ``text`` and press Enter."""
     run(["xdotool", "mousemove", "--window", window_id, "300", "610", "click", "1"], env)
-    wait_for(lambda: run(["xdotool", "getwindowfocus"], env).strip() == window_id, 20, "the window's focus")
+    wait_for(lambda: has_focus(env, window_id), 20, "the window's focus")
     run(["xdotool", "type", "--delay", "15", text], env)
     run(["xdotool", "key", "Return"], env)
 

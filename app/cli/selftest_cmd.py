@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from app import paths
 from app.kernel.agent import Limits
@@ -44,19 +43,6 @@ class SelfTestFailed(Exception):
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("selftest", help="run one whole turn through llama.cpp in a temporary folder")
     parser.set_defaults(func=run)
-
-
-@contextlib.contextmanager
-def _temporary_home(folder: Path) -> Iterator[None]:
-    before = os.environ.get(paths.HOME_ENV)
-    os.environ[paths.HOME_ENV] = str(folder / "home")
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(paths.HOME_ENV, None)
-        else:
-            os.environ[paths.HOME_ENV] = before
 
 
 def _check(condition: bool, problem: str) -> None:
@@ -170,7 +156,7 @@ class SelfTest:
 
 def run(args: argparse.Namespace) -> int:
     embedder_file = embedder_path()  # the user's embedder, found before the home is switched
-    with tempfile.TemporaryDirectory(prefix="pagemind-selftest-") as tmp, _temporary_home(Path(tmp)):
+    with tempfile.TemporaryDirectory(prefix="pagemind-selftest-") as tmp, paths.temporary_home(Path(tmp) / "home"):
         test = SelfTest(Path(tmp), embedder_file)
         try:
             for name, step in test.steps_to_run():

@@ -15,6 +15,7 @@ import platform
 import statistics
 import textwrap
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -112,9 +113,7 @@ def machine() -> dict[str, Any]:
                 break
     versions = {}
     for dist in ("llama_cpp_python", "duckdb", "PySide6", "numpy"):
-        with contextlib.suppress(Exception):
-            from importlib.metadata import version
-
+        with contextlib.suppress(PackageNotFoundError):
             versions[dist] = version(dist)
     return {
         "cpu": cpu,

@@ -119,7 +119,7 @@ def startup(command: list[str], env: dict[str, str], repeats: int) -> list[float
 
 
 def cold_starts(repeats: int) -> tuple[dict[str, list[float]], str]:
-    from app import settings
+    from app import paths, settings
 
     found: dict[str, list[float]] = {}
     source = [sys.executable, str(ROOT / "main.py")]
@@ -129,18 +129,11 @@ def cold_starts(repeats: int) -> tuple[dict[str, list[float]], str]:
         empty = {**env, "PAGEMIND_HOME": str(Path(tmp) / "empty")}
         found["source, no model"] = startup(source, empty, repeats)
         configured = {**env, "PAGEMIND_HOME": str(Path(tmp) / "configured")}
-        before = os.environ.get("PAGEMIND_HOME")
-        os.environ["PAGEMIND_HOME"] = configured["PAGEMIND_HOME"]
-        try:
+        with paths.temporary_home(Path(configured["PAGEMIND_HOME"])):
             conf = settings.load()
             conf.chat_model = str(model)
             conf.setup_done = True
             settings.save(conf)
-        finally:
-            if before is None:
-                os.environ.pop("PAGEMIND_HOME")
-            else:
-                os.environ["PAGEMIND_HOME"] = before
         found["source, 1 GB model configured"] = startup(source, configured, repeats)
         if bundle.is_file():
             found["bundle, no model"] = startup([str(bundle)], {**empty, "PAGEMIND_HOME": str(Path(tmp) / "b")}, repeats)

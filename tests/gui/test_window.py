@@ -22,6 +22,14 @@ def _app(qtbot: Any, bridge: Any, tray: bool = False) -> DesktopApp:
     return desktop
 
 
+def _asking(qtbot: Any, bridge: Any, request: str) -> DesktopApp:
+    """The app, once ``request`` has made the model ask for permission (its dialog is open)."""
+    desktop = _app(qtbot, bridge)
+    desktop.window.send(request)
+    qtbot.waitUntil(lambda: desktop.dialog is not None, timeout=20_000)
+    return desktop
+
+
 def _cards(view: ChatView, kind: type) -> list[Any]:
     return [card for card in view.cards if isinstance(card, kind)]
 
@@ -56,9 +64,7 @@ def test_a_turn_through_the_bridge_shows_the_reply_and_the_context(qtbot: Any, m
 def test_confirm_allow_then_undo_from_the_card(qtbot: Any, make_bridge: Any, work: Path) -> None:
     target = work / "note.txt"
     bridge = make_bridge([write(target, "hello"), reply("Saved.")])
-    desktop = _app(qtbot, bridge)
-    desktop.window.send("save a note")
-    qtbot.waitUntil(lambda: desktop.dialog is not None, timeout=20_000)
+    desktop = _asking(qtbot, bridge, "save a note")
     dialog = desktop.dialog
     assert "write_file" in dialog.arguments.toPlainText() and str(target) in dialog.arguments.toPlainText()
     assert dialog.deny_button.isDefault() and dialog.always_button.isVisible()
@@ -76,9 +82,7 @@ def test_confirm_allow_then_undo_from_the_card(qtbot: Any, make_bridge: Any, wor
 def test_escape_denies_and_the_model_hears_it(qtbot: Any, make_bridge: Any, work: Path) -> None:
     target = work / "other.txt"
     bridge = make_bridge([write(target, "x"), reply("I did not write it.")])
-    desktop = _app(qtbot, bridge)
-    desktop.window.send("write it")
-    qtbot.waitUntil(lambda: desktop.dialog is not None, timeout=20_000)
+    desktop = _asking(qtbot, bridge, "write it")
     with qtbot.waitSignal(bridge.turn_finished, timeout=20_000) as finished:
         QTest.keyClick(desktop.dialog, Qt.Key.Key_Escape)
     assert finished.args[1].reply == "I did not write it."
@@ -89,9 +93,7 @@ def test_escape_denies_and_the_model_hears_it(qtbot: Any, make_bridge: Any, work
 
 def test_stop_cancels_a_turn_waiting_for_permission(qtbot: Any, make_bridge: Any, work: Path) -> None:
     bridge = make_bridge([write(work / "x.txt", "x"), reply("never")])
-    desktop = _app(qtbot, bridge)
-    desktop.window.send("write it")
-    qtbot.waitUntil(lambda: desktop.dialog is not None, timeout=20_000)
+    desktop = _asking(qtbot, bridge, "write it")
     assert desktop.window.stop_button.isEnabled()
     with qtbot.waitSignal(bridge.turn_finished, timeout=20_000) as finished:
         desktop.window.stop_button.click()
