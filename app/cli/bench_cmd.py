@@ -29,6 +29,9 @@ def run(args: argparse.Namespace) -> int:
         print("pagemind: the benchmarks run from a source checkout (tests/bench is not here)", file=sys.stderr)
         return 2
     out = (args.out or report.DEFAULT_OUT).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        print(f"pagemind: --out must be a folder; {out} is a file", file=sys.stderr)
+        return 2
     try:
         suite.benchmarks(args.only)
     except ValueError as exc:

@@ -72,3 +72,12 @@ def test_an_unknown_benchmark_is_refused() -> None:
     done = subprocess.run([sys.executable, str(ROOT / "main.py"), "bench", "--only", "warp"], capture_output=True,
                           text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 2 and "no benchmark named warp" in done.stderr and "decode" in done.stderr
+
+
+def test_an_output_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    taken = tmp_path / "results.txt"
+    taken.write_text("mine")
+    done = subprocess.run([sys.executable, str(ROOT / "main.py"), "bench", "--out", str(taken)], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 2 and "--out must be a folder" in done.stderr
+    assert taken.read_text() == "mine"
