@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -87,6 +89,25 @@ def log_file() -> Path:
     return logs_dir() / "pagemind.log"
 
 
+def backups_dir() -> Path:
+    """Copies of files taken before they were replaced (undo restores them)."""
+    path = data_dir() / "backups"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def protected_folders() -> list[Path]:
+    """Pagemind's own folders, every symlink resolved: the model may read them, never change them.
+
+    With ``PAGEMIND_HOME`` the folder holding them all is protected as a whole.
+    """
+    found = list(all_paths().values())
+    override = _home_override()
+    if override is not None:
+        found.append(override)
+    return sorted({Path(os.path.realpath(folder)) for folder in found})
+
+
 def prefix_cache_dir() -> Path:
     """Saved KV states of prompt prefixes, keyed by model hash and prefix hash."""
     path = cache_dir() / "prefix-states"
@@ -94,14 +115,63 @@ def prefix_cache_dir() -> Path:
     return path
 
 
+SOCKET_PATH_MAX = 103
+"""Bytes of a Unix socket path, its terminating NUL left out (sun_path is 104 on macOS, 108 on Linux)."""
+SOCKET_DIR_TRIES = 10
+
+
+def _is_private(folder: str) -> bool:
+    """A real directory (never a symlink, which lstat does not follow) owned by this user and closed
+    to everyone else: only then can no other local user put or swap a socket inside it."""
+    try:
+        info = os.lstat(folder)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
+
+
+def _make_private(folder: str) -> bool:
+    """Create ``folder`` with mode 0700, or accept it if it already exists and is private: in a
+    shared temporary folder another user can pre-create any name (OSError when it cannot be made)."""
+    try:
+        os.mkdir(folder, 0o700)
+        os.chmod(folder, 0o700)  # the umask may have taken owner bits; it is ours, just made
+    except FileExistsError:
+        pass
+    return _is_private(folder)
+
+
 def instance_address() -> str:
-    """Where the running app listens for requests: one address per data folder, short enough for
-    a Unix socket (a path on Linux and macOS, a pipe name on Windows)."""
+    """Where the running app listens for requests: one address per data folder (a path on Linux and
+    macOS, a pipe name on Windows).
+
+    The socket sits in a folder only this user can enter, so no other local user can listen there
+    first and receive the requests: ``$XDG_RUNTIME_DIR`` when it is usable, else
+    ``<tempdir>/pagemind-<uid>``; when someone else holds that name the next one,
+    ``pagemind-<uid>-1`` and so on, is taken the same way by every process of this user, so the
+    client still finds the server. Raises OSError when no such folder can be had.
+    """
     digest = hashlib.sha1(str(data_dir()).encode()).hexdigest()[:12]
     name = f"{APP_NAME}-{digest}"
     if sys.platform == "win32":
         return name
-    return os.path.join(tempfile.gettempdir(), f"{name}.sock")
+    socket_name = f"{name}.sock"
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")  # used only when it is what the spec promises
+    if os.path.isabs(runtime) and _is_private(runtime):
+        address = os.path.join(runtime, socket_name)
+        if len(os.fsencode(address)) <= SOCKET_PATH_MAX:
+            return address
+    base = os.path.join(tempfile.gettempdir(), f"{APP_NAME}-{os.getuid()}")
+    for n in range(SOCKET_DIR_TRIES):
+        folder = base if n == 0 else f"{base}-{n}"
+        address = os.path.join(folder, socket_name)
+        if len(os.fsencode(address)) > SOCKET_PATH_MAX:
+            raise OSError(f"the instance socket path {address} is too long for a Unix socket")
+        if _make_private(folder):
+            return address
+        logging.getLogger(__name__).warning(
+            "%s is not a private folder of this user (a symlink, someone else's, or open to others); not using it", folder)
+    raise OSError(f"no private folder for the instance socket: {base} to {base}-{SOCKET_DIR_TRIES - 1} are all taken")
 
 
 def bundle_dir() -> Path | None:

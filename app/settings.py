@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import stat
 import threading
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -62,6 +63,8 @@ class Settings:
     """The latest quick commands, newest first (the tray menu shows them)."""
     setup_done: bool = False
     """The first-run set-up was completed or skipped."""
+    backup_days: int = 30
+    """Backups of replaced files are kept this many days (undo needs them); 0 keeps them forever."""
 
     def validate(self) -> None:
         if self.context_length < 256:
@@ -76,6 +79,8 @@ class Settings:
             raise SettingsError(f"rescan_minutes must be 0 (off) or more, got {self.rescan_minutes}")
         if self.remote_url and not self.remote_url.startswith(("http://", "https://")):
             raise SettingsError(f"remote_url must start with http:// or https://, got {self.remote_url!r}")
+        if self.backup_days < 0:
+            raise SettingsError(f"backup_days must be 0 (keep forever) or more, got {self.backup_days}")
         if not 0.0 <= self.temperature <= 2.0:
             raise SettingsError(f"temperature must be between 0 and 2, got {self.temperature}")
 
@@ -100,10 +105,10 @@ _TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": lis
 def load(path: Path | None = None) -> Settings:
     """Read the settings; a missing file gives the defaults, unknown keys are ignored."""
     path = path or paths.settings_file()
-    if not path.exists():
+    if not os.path.lexists(path):
         return Settings()
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(_read_regular(path).decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SettingsError(f"cannot read settings file {path}: {exc}") from None
     values = {}
@@ -116,6 +121,23 @@ def load(path: Path | None = None) -> Settings:
     settings = Settings(**values)
     settings.validate()
     return settings
+
+
+MAX_BYTES = 1 << 20
+"""A settings file is small; anything larger is not one."""
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of ``path``, which must be a regular file: a pipe or a device put in its place
+    must never make Pagemind wait forever or read without end."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        data = handle.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise OSError(f"{path} is larger than {MAX_BYTES // 1024} KB")
+    return data
 
 
 def remember_command(text: str) -> Settings:

@@ -5,8 +5,8 @@ branch per tool, so ``args`` can only be the arguments of the tool named; object
 declared properties; strings, arrays, numbers and whitespace are all bounded, so decoding always
 ends. Supported schema keywords: type (object, string, integer, number, boolean, array, null, or a
 list of them), properties, required, enum, const, anyOf/oneOf, items, minItems, maxItems, minLength,
-maxLength, and minimum and maximum of integers (enforced digit by digit). Float bounds are left to
-the validator.
+maxLength, minimum and maximum of integers (enforced digit by digit), and the one pattern
+:data:`NON_BLANK` (the first character is no whitespace). Float bounds are left to the validator.
 
 This module is pure Python: the GUI process builds grammars, the runner compiles them.
 """
@@ -23,12 +23,16 @@ from models.interface import ToolSpec
 THOUGHT_MAX_CHARS = 300
 """About 50 words of inner monologue, as MemGPT keeps it."""
 DEFAULT_MAX_STRING = 1000
+NON_BLANK = r"^\S"
+"""The pattern of strings that must not start with whitespace (paths: a blank one would name home)."""
 DEFAULT_MAX_ITEMS = 32
 MAX_INT_DIGITS = 15
 
 _BASE_RULES = {
     "ws": '| " " | "\\n" [ ]{0,4}',
     "char": '[^"\\\\\\x00-\\x1F\\x7F] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-fA-F]{4})',
+    "solid": '[^"\\\\\\x00-\\x20\\x7F\\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000] '
+             '| "\\\\" ["\\\\/]',
     "boolean": '"true" | "false"',
     "null": '"null"',
     "uint": f'"0" | [1-9] [0-9]{{0,{MAX_INT_DIGITS - 1}}}',
@@ -107,6 +111,12 @@ class _Builder:
         high = int(schema.get("maxLength", DEFAULT_MAX_STRING))
         if high < low:
             raise GrammarError(f"{name}: maxLength {high} is below minLength {low}")
+        if "pattern" in schema:
+            if schema["pattern"] != NON_BLANK:
+                raise GrammarError(f"{name}: unsupported pattern {schema['pattern']!r}")
+            if high < 1:
+                raise GrammarError(f"{name}: a non-blank string needs maxLength of at least 1")
+            return self.add(f"{name}-solid", f'"\\"" solid char{{{max(0, low - 1)},{high - 1}}} "\\""')
         return self.add(f"{name}-str", f'"\\"" char{{{low},{high}}} "\\""')
 
     def value(self, schema: dict[str, Any], name: str) -> str:

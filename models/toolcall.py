@@ -22,8 +22,12 @@ def _quote(raw: str) -> str:
     return raw if len(raw) <= _MAX_QUOTE else raw[:_MAX_QUOTE] + "..."
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _decode(raw: str) -> Any:
-    decoder = json.JSONDecoder(strict=False)
+    decoder = json.JSONDecoder(strict=False, parse_constant=_no_constant)
     start = raw.find("{")
     if start < 0:
         raise ValueError("no JSON object found")

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from tools.registry import MaxLen, Range, tool
+from tools.judged import Refused, Subject, Target, looks_like_path, target
+from tools.registry import MaxLen, Range, ToolContext, tool
 
 OPENER_ENV = "PAGEMIND_OPENER"
 """A command (split like a shell would, then run without one) that replaces the platform's opener."""
@@ -121,7 +122,7 @@ def installed_apps() -> list[App]:
     return sorted(apps, key=lambda app: app.name.casefold())
 
 
-@tool(risk="read")
+@tool(risk="read", untrusted_output=True)
 def list_apps(name: Annotated[str, MaxLen(100)] | None = None, limit: Annotated[int, Range(1, 200)] = 30) -> str:
     """List the installed applications by name, as launch_app accepts them.
 
@@ -210,15 +211,40 @@ def spawn(command: list[str], cwd: str | None = None) -> int:
     return process.pid
 
 
-@tool(risk="launch")
-def launch_app(name: Annotated[str, MaxLen(200)], args: list[str] | None = None) -> str:
+def _argument_target(text: str) -> Target | None:
+    """A program argument that names a file, resolved like a path argument (None for other text)."""
+    if not looks_like_path(text):
+        return None
+    local = urllib.parse.unquote(urllib.parse.urlsplit(text).path) if text.startswith("file:") else text
+    return target("args", local or "/")
+
+
+def _judge_launch(args: dict) -> Subject:
+    """The desktop entry (or bundle) a launch starts, the command it runs, and why it must ask."""
+    app, extra = find_app(args["name"]), list(args.get("args") or [])
+    entry = Path(os.path.realpath(app.path))
+    shown = f"{app.name} ({entry})"
+    if sys.platform not in ("win32", "darwin"):
+        shown += f", running: {shlex.join(exec_command(app, extra))}"
+    asks = None
+    if extra:
+        kind = "options" if any(a.startswith("-") for a in extra) else "arguments"
+        asks = f"it starts {app.name} with {kind} ({shlex.join(extra)[:200]}), which always asks"
+    found = tuple(t for t in map(_argument_target, extra) if t is not None)
+    return Subject(str(entry), shown, data=app, asks=asks, targets=found)
+
+
+@tool(risk="launch", subject=_judge_launch)
+def launch_app(name: Annotated[str, MaxLen(200)], args: list[str] | None = None,
+               context: ToolContext = ToolContext()) -> str:
     """Start an installed application, optionally with files or URLs to open.
 
     Args:
         name: the app's name as list_apps shows it (any case), or the start of it when only one app matches.
         args: files or URLs for the app to open (or extra command-line arguments).
     """
-    app, args = find_app(name), args or []
+    subject = context.judgement.subject if context.judgement else None
+    app, args = (subject.data if subject is not None else find_app(name)), args or []
     if sys.platform == "win32":
         os.startfile(app.path, arguments=subprocess.list2cmdline(args))
         return f"Launched {app.name}."
@@ -233,20 +259,49 @@ def launch_app(name: Annotated[str, MaxLen(200)], args: list[str] | None = None)
 
 
 def check_url(url: str) -> str:
-    """``url`` when it is an http, https or mailto link; an exception saying why not otherwise."""
+    """``url`` when it is an http, https or mailto link that hides nothing; Refused (or ValueError
+    for a malformed one) saying why not otherwise."""
     if any(char.isspace() or not char.isprintable() for char in url):
         raise ValueError("the URL contains spaces or control characters; percent-encode them (%20)")
     parts = urllib.parse.urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in URL_SCHEMES:
         what = f"{scheme}: links" if scheme else "addresses without a scheme"
-        raise PermissionError(f"refused to open {what}; only http, https and mailto links can be opened")
-    if scheme != "mailto" and not parts.hostname:
+        raise Refused(f"refused to open {what}; only http, https and mailto links can be opened")
+    if "\\" in url:
+        raise Refused("refused to open a link with a backslash: browsers read it as another host")
+    if scheme == "mailto":
+        fields = {key.lower() for key, _ in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)}
+        if fields & {"attach", "attachment", "attachments"}:
+            raise Refused("refused to open a mailto link that attaches files: it could send the user's files away")
+        return url
+    if "@" in parts.netloc:
+        raise Refused(f"refused to open a link with a user name before its host: it hides the real host "
+                      f"({parts.hostname})")
+    if not parts.hostname:
         raise ValueError(f"{url!r} names no host")
     return url
 
 
-@tool(risk="launch")
+def url_host(url: str) -> str:
+    """The host a link really goes to, in ASCII (an internationalised name as its punycode)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() == "mailto":
+        return "a mail to " + ", ".join(address.strip() for address in urllib.parse.unquote(parts.path).split(","))
+    host = parts.hostname or ""
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_host = host
+    return ascii_host + (f" (shown as {host})" if ascii_host != host else "")
+
+
+def _judge_url(args: dict) -> Subject:
+    url = check_url(args["url"].strip())
+    return Subject(url, f"{url}, which goes to {url_host(url)}")
+
+
+@tool(risk="launch", subject=_judge_url)
 def open_url(url: Annotated[str, MaxLen(2000)]) -> str:
     """Open a web page in the default browser, or start an e-mail in the default mail program.
 

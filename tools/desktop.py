@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import hashlib
 import importlib
+import io
 import os
 import shutil
 import subprocess
@@ -25,7 +27,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Annotated, Any, Literal
 
-from tools.fs.fingerprint import file_sha256
+from tools.fs import anchored
 from tools.registry import MaxLen, MinLen, Range, ToolContext, tool
 
 PAUSE_S = 0.05
@@ -113,35 +115,48 @@ def _on_screen(x: int, y: int) -> None:
         raise ValueError(f"({x}, {y}) is a corner of the screen, which stops all automation (the fail-safe)")
 
 
-@tool(risk="write", paths=("path",))
-def screenshot(path: Annotated[str, MaxLen(500)] | None = None, context: ToolContext = ToolContext()) -> str:
+SCREENSHOTS = Path("~/Pictures/Screenshots")
+"""Where screenshots go unless the model names a file or folder."""
+
+
+@tool(risk="write")
+def screenshot(path: Annotated[Path, MaxLen(500)] = SCREENSHOTS, context: ToolContext = ToolContext()) -> str:
     """Save a picture of the whole screen as a PNG file; never overwrites a file.
 
     It writes a file and captures whatever is on screen, so it is a ``write``: the gate asks.
 
     Args:
-        path: the new .png file (by default a timestamped file in Pagemind's screenshot folder).
+        path: the new .png file, or a folder to save it in with a timestamped name (made if missing).
     """
     _check_display()
-    if path is None:
-        from app import paths
-
-        folder = paths.cache_dir() / "screenshots"
-        folder.mkdir(exist_ok=True)
-        target = folder / datetime.datetime.now().strftime("screenshot-%Y-%m-%d_%H-%M-%S-%f.png")
-    else:
-        target = Path(path).expanduser()
+    target = path
     if target.suffix.lower() != ".png":
-        raise ValueError(f"{target} must end in .png")
+        if target.suffix or (anchored.exists(target) and not target.is_dir()):
+            raise ValueError(f"{target} must end in .png (or name a folder)")
+        _make_folders(target, context)
+        target = target / datetime.datetime.now().strftime("Screenshot %Y-%m-%d %H-%M-%S-%f.png")
     if not target.parent.is_dir():
         raise FileNotFoundError(f"the folder {target.parent} does not exist")
-    if target.exists():
+    if anchored.exists(target):
         raise FileExistsError(f"{target} already exists; choose a new file name")
     image = _capture()
-    with open(target, "xb") as out:
-        image.save(out, format="PNG")
-    context.effects().record("created", path=str(target), sha256=file_sha256(target))
-    return f"Saved a {image.width}x{image.height} screenshot to {target} ({target.stat().st_size // 1024} KB)."
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    data = buffer.getvalue()
+    anchored.create_file(target, data)
+    context.effects().record("created", path=str(target), sha256=hashlib.sha256(data).hexdigest())
+    return f"Saved a {image.width}x{image.height} screenshot to {target} ({len(data) // 1024} KB)."
+
+
+def _make_folders(folder: Path, context: ToolContext) -> None:
+    """Create ``folder`` and the missing folders above it, recording each for undo."""
+    missing = []
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        folder = folder.parent
+    for each in reversed(missing):
+        anchored.make_folder(each)
+        context.effects().record("created", path=str(each), sha256=None)
 
 
 def _capture() -> Any:  # -> PIL.Image.Image

@@ -2,8 +2,10 @@
 
 Each needs the ``memory`` service (an ``app.memory.store.MemoryStore``) in its ToolContext. They
 are ``internal``: they change only Pagemind's own memory, never the user's files. Edits still carry
-the ``write`` tier, so the gate asks when the turn holds untrusted text (a poisoned document must
-not be able to rewrite what Pagemind believes about its user).
+the ``write`` tier, so the gate asks when the conversation holds untrusted text (a poisoned
+document must not be able to rewrite what Pagemind believes about its user). A passage stored
+while the conversation holds untrusted text keeps that source, and a search that finds remembered
+untrusted text (a passage, or an earlier message that carried such text) taints the turn again.
 """
 
 from __future__ import annotations
@@ -54,8 +56,16 @@ def archival_memory_insert(content: Annotated[str, MaxLen(4000)], context: ToolC
     Args:
         content: the passage, written so it makes sense when found on its own later.
     """
-    passage = _memory(context).archival.insert(content)
+    source = context.taint[-1] if context.taint else None
+    passage = _memory(context).archival.insert(content, source=source)
     return f"Stored as archival passage {passage.id}."
+
+
+def _report_sources(found, context: ToolContext):  # -> the same Page: its untrusted items taint the turn
+    for item in found.items:
+        if getattr(item, "source", None):
+            context.effects().untrusted(f"{item.source} (remembered)")
+    return found
 
 
 @tool(risk="read", internal=True)
@@ -67,7 +77,7 @@ def archival_memory_search(query: Annotated[str, MaxLen(300)], context: ToolCont
         page: which page of results, from 0.
     """
     found = _memory(context).archival.search(query, page=page)
-    return found.text()
+    return _report_sources(found, context).text()
 
 
 @tool(risk="read", internal=True)
@@ -79,7 +89,7 @@ def conversation_search(query: Annotated[str, MaxLen(300)], context: ToolContext
         page: which page of results, from 0.
     """
     found = _memory(context).recall.search(query, page=page)
-    return found.text()
+    return _report_sources(found, context).text()
 
 
 def _day(text: str, name: str) -> datetime.date:
@@ -105,4 +115,4 @@ def conversation_search_date(start_date: Annotated[str, MaxLen(10)], end_date: A
     found = _memory(context).recall.search_date(
         datetime.datetime.combine(start, datetime.time.min), datetime.datetime.combine(end, datetime.time.max), page=page
     )
-    return found.text()
+    return _report_sources(found, context).text()

@@ -15,7 +15,8 @@ from typing import Annotated, Literal, TypeVar
 
 import psutil
 
-from tools.registry import MaxLen, Range, tool
+from tools.judged import Refused, Subject
+from tools.registry import MaxLen, Range, ToolContext, tool
 
 SAMPLE_S = 0.3
 """How long CPU use is measured over: psutil compares two readings of each process's CPU time."""
@@ -264,12 +265,56 @@ def _end(targets: list[psutil.Process], force: bool, timeout_s: float) -> list[s
     return [f"{labels[p.pid]}: {outcome[p.pid]}." for p in targets]
 
 
-@tool(risk="destructive", untrusted_output=True)
+def _judge_kill(args: dict) -> Subject:
+    """The processes a kill would end, each with its start time (which must not change before the
+    signal); the processes no tool may end are refused before anyone is asked."""
+    pid, name = args.get("pid"), args.get("name")
+    if (pid is None) == (name is None):
+        raise ValueError("give exactly one of pid and name")
+    protected = _protected()
+    if pid in protected:
+        raise Refused(f"refused to end pid {pid}: {protected[pid]}")
+    targets = [_process(pid)] if pid is not None else _named(name or "")
+    found = []
+    for process in targets:
+        if process.pid in protected:
+            raise Refused(f"refused to end pid {process.pid} ({_name(process)}): {protected[process.pid]}")
+        try:
+            found.append((process.pid, process.create_time(), _name(process), _or_unknown(lambda: _command(process))))
+        except psutil.NoSuchProcess:
+            raise ProcessLookupError(f"process {process.pid} exited while being looked at") from None
+    shown = "; ".join(
+        f"pid {pid_} ({name_}), started {datetime.datetime.fromtimestamp(created):%Y-%m-%d %H:%M:%S}, "
+        f"command: {command}" for pid_, created, name_, command in found
+    )
+    key = ",".join(f"{pid_}@{created!r}" for pid_, created, _, _ in found)
+    return Subject(key, shown, data=[(pid_, created) for pid_, created, _, _ in found])
+
+
+def _same_processes(judged: list[tuple[int, float]]) -> tuple[list[psutil.Process], list[str]]:
+    """The judged processes that still run as the same programs, and a line for each that does not."""
+    alive, lines = [], []
+    for pid, created in judged:
+        try:
+            process = psutil.Process(pid)
+            same = process.create_time() == created
+        except psutil.NoSuchProcess:
+            lines.append(f"pid {pid}: had already exited.")
+            continue
+        if same:
+            alive.append(process)
+        else:
+            lines.append(f"pid {pid}: is now a different process (the one asked about exited); it was not signalled.")
+    return alive, lines
+
+
+@tool(risk="destructive", untrusted_output=True, subject=_judge_kill)
 def kill_process(
     pid: Pid | None = None,
     name: Annotated[str, MaxLen(100)] | None = None,
     force: bool = False,
     timeout_s: Annotated[float, Range(0, 30)] = 5.0,
+    context: ToolContext = ToolContext(),
 ) -> str:
     """End a process: ask it to terminate (SIGTERM), wait, and kill it (SIGKILL) only when force is true.
 
@@ -282,16 +327,12 @@ def kill_process(
         force: kill (SIGKILL) whatever still runs after timeout_s; without it, it is left running.
         timeout_s: seconds to wait for the process to exit after SIGTERM.
     """
-    if (pid is None) == (name is None):
-        raise ValueError("give exactly one of pid and name")
-    protected = _protected()
-    if pid in protected:
-        raise PermissionError(f"refused to end pid {pid}: {protected[pid]}")
-    targets = [_process(pid)] if pid is not None else _named(name or "")
-    for process in targets:
-        if process.pid in protected:
-            raise PermissionError(f"refused to end pid {process.pid} ({_name(process)}): {protected[process.pid]}")
-    lines = _end(targets, force, timeout_s)
+    judged = context.judgement.subject if context.judgement else None
+    if judged is None:
+        judged = _judge_kill({"pid": pid, "name": name})
+    targets, lines = _same_processes(judged.data)
+    lines = _end(targets, force, timeout_s) + lines if targets else lines
     if name is None:
         return lines[0]
-    return "\n".join([f"{len(targets)} process{'es' if len(targets) > 1 else ''} named {name!r}:", *lines])
+    count = len(judged.data)
+    return "\n".join([f"{count} process{'es' if count > 1 else ''} named {name!r}:", *lines])

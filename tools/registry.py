@@ -4,9 +4,11 @@
 :class:`Tool` (still callable like the function) registered in :data:`REGISTRY`. A definition the
 schema cannot describe fails at import with :class:`ToolDefinitionError`.
 
-Parameter types: ``str``, ``int``, ``float``, ``bool``, ``Literal[...]``, ``enum.Enum`` subclasses,
-``list[T]`` of these, ``X | None``, each optionally ``Annotated`` with :class:`Range`,
-:class:`MinLen` or :class:`MaxLen`. The schema stays within what ``models.grammar`` expresses:
+Parameter types: ``str``, ``int``, ``float``, ``bool``, ``Path``, ``Literal[...]``, ``enum.Enum``
+subclasses, ``list[T]`` of these, ``X | None``, each optionally ``Annotated`` with :class:`Range`,
+:class:`MinLen` or :class:`MaxLen` (and a ``Path`` with :class:`~tools.judged.Moved`). A ``Path``
+is a non-blank string to the model; the function receives it resolved, exactly as the permission
+gate judged it (tools/judged.py). The schema stays within what ``models.grammar`` expresses:
 strings and lists always have an upper bound. ``Range`` on a ``float`` and ``MinLen`` on a list
 are checked by :meth:`Tool.call`, not by the grammar. A parameter annotated :class:`ToolContext`
 is left out of the schema and filled by whoever calls the tool.
@@ -18,12 +20,14 @@ import copy
 import dataclasses
 import enum
 import inspect
+import math
 import re
 import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise
+from pathlib import Path
 from typing import (
     Annotated,
     Any,
@@ -38,8 +42,9 @@ from typing import (
 
 import jsonschema
 
-from models.grammar import DEFAULT_MAX_ITEMS, DEFAULT_MAX_STRING
+from models.grammar import DEFAULT_MAX_ITEMS, DEFAULT_MAX_STRING, NON_BLANK
 from models.interface import ToolSpec
+from tools.judged import Judgement, Moved, Refused, Subject, target
 
 Risk = Literal["read", "write", "destructive", "control", "launch"]
 RISKS: tuple[Risk, ...] = get_args(Risk)
@@ -92,7 +97,8 @@ _BOUND_KEYS = {
 
 
 class Effects:
-    """The undo records of one tool call: the tool records what it changed, the journal keeps it.
+    """What one tool call did: the undo records of its changes, and the untrusted sources its
+    result carries beyond what the tool always declares (``untrusted_output``).
 
     Each record is a dict with a ``kind`` and what undoing needs (see app/safety/undo.py).
     A tool records *before* returning, right after each change succeeds.
@@ -100,9 +106,15 @@ class Effects:
 
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
+        self.sources: list[str] = []
 
     def record(self, kind: str, **data: Any) -> None:
         self.records.append({"kind": kind, **data})
+
+    def untrusted(self, source: str) -> None:
+        """The result holds text from ``source`` (a stored passage, an earlier document ...)."""
+        if source not in self.sources:
+            self.sources.append(source)
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,10 @@ class ToolContext:
     """
 
     services: dict[str, Any] = field(default_factory=dict)
+    judgement: Judgement | None = None
+    """What the gate judged this call to act on; the tool acts on exactly that."""
+    taint: tuple[str, ...] = ()
+    """The untrusted sources the conversation holds while the call runs (stored with what it keeps)."""
 
     def effects(self) -> Effects:
         """Where a tool records its undo data (a throwaway recorder when the caller keeps none)."""
@@ -146,7 +162,13 @@ class Tool(Generic[P]):
     converters: Mapping[str, Convert] = field(default_factory=dict, repr=False)
     """Valid JSON value -> the function's argument, per parameter."""
     paths: tuple[str, ...] = ()
-    """Parameters that name files or folders: the safety policy resolves and checks them."""
+    """Parameters that name files or folders (typed ``Path``): resolved once, judged, handed over."""
+    moved: tuple[str, ...] = ()
+    """Those of ``paths`` whose objects are moved or trashed as a whole (see tools/judged.Moved)."""
+    lists: tuple[str, ...] = ()
+    """Those of ``paths`` that take a list of paths."""
+    subject: Callable[[dict[str, Any]], Subject | None] | None = field(default=None, repr=False)
+    """Judges what the call acts on besides paths (an app, processes, a link); raises Refused."""
     untrusted_output: bool = False
     """The result carries text from outside (file contents, other programs): it taints the turn."""
     internal: bool = False
@@ -177,33 +199,59 @@ class Tool(Generic[P]):
         kwargs, _ = self.split_args(args)
         problems = sorted(self._validator.iter_errors(kwargs), key=lambda e: [str(p) for p in e.absolute_path])
         if not problems:
-            return None
+            odd = _non_finite(kwargs)
+            return None if odd is None else _one_line(f"Error: invalid arguments for {self.name}: {odd}")
         detail = "; ".join(
             (f"{'/'.join(map(str, p.absolute_path))}: " if p.absolute_path else "") + p.message
             for p in problems[:3]
         )
         return _one_line(f"Error: invalid arguments for {self.name}: {detail}")
 
+    def judge(self, args: Mapping[str, Any]) -> Judgement:
+        """What a call with ``args`` (valid under the schema) acts on: every path resolved, and the
+        subject the tool judges. Raises Refused, or the error that makes the call impossible."""
+        kwargs, _ = self.split_args(args)
+        targets = []
+        for name in self.paths:
+            value = kwargs.get(name, self.parameters["properties"][name].get("default"))
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, str):
+                    targets.append(target(name, item, moved=name in self.moved))
+        subject = None
+        if self.subject is not None:
+            subject = self.subject({key: self.converters[key](value) for key, value in kwargs.items()})
+        return Judgement(tuple(targets), subject)
+
     def call(
         self, args: Mapping[str, Any], context: ToolContext | None = None, *, limit: int = MAX_RESULT_CHARS
     ) -> str:
         """Validate the model's ``args`` (``request_heartbeat`` is dropped), run the function.
 
-        Invalid arguments and exceptions raised by the function come back as one ``Error: ...``
-        line, results longer than ``limit`` characters are cut. KeyboardInterrupt and SystemExit
-        propagate (they are not Exceptions).
+        Path arguments reach the function as the context's judgement resolved them (judged here
+        when the caller brought none). Invalid arguments and exceptions raised by the function come
+        back as one ``Error: ...`` line, results longer than ``limit`` characters are cut.
+        KeyboardInterrupt and SystemExit propagate (they are not Exceptions).
         """
         kwargs, _ = self.split_args(args)
         problem = self.invalid(args)
         if problem is not None:
             return problem
+        context = context if context is not None else ToolContext()
         try:
+            if context.judgement is None and (self.paths or self.subject is not None):
+                context = dataclasses.replace(context, judgement=self.judge(args))
             kwargs = {key: self.converters[key](value) for key, value in kwargs.items()}
+            for name in self.paths:
+                judged = context.judgement.paths(name) if context.judgement is not None else []
+                if judged or (name in self.lists and kwargs.get(name) == []):
+                    kwargs[name] = judged if name in self.lists else judged[0]
             if self.context_param:
-                kwargs[self.context_param] = context if context is not None else ToolContext()
+                kwargs[self.context_param] = context
             result = self.fn(**kwargs)
             if not isinstance(result, str):
                 raise TypeError(f"{self.name} returned {type(result).__name__}, not str")
+        except Refused as exc:  # worded as a refusal ("refused to ...")
+            return _one_line(f"Error: {exc}")
         except Exception as exc:  # an error is a result the model reads
             message = str(exc).strip()
             return _one_line(f"Error: {type(exc).__name__}" + (f": {message}" if message else ""))
@@ -218,6 +266,18 @@ def _same(value: Any) -> Any:
 
 def _none_or(convert: Convert) -> Convert:
     return lambda value: None if value is None else convert(value)
+
+
+def _non_finite(value: Any, where: str = "") -> str | None:
+    """Where a NaN or an infinity hides in ``value`` (JSON has no such numbers), else None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{where or 'a value'}: {value} is not a finite number"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _non_finite(item, f"{where}/{key}" if where else str(key))
+        if found:
+            return found
+    return None
 
 
 def _one_line(text: str, most: int = 500) -> str:
@@ -265,9 +325,9 @@ def tool(
     name: str | None = None,
     heartbeat: bool = True,
     registry: Registry | None = None,
-    paths: Iterable[str] = (),
     untrusted_output: bool = False,
     internal: bool = False,
+    subject: Callable[[dict[str, Any]], Subject | None] | None = None,
 ) -> Callable[[Callable[P, str]], Tool[P]]:
     """Make a typed, documented function a :class:`Tool` and register it.
 
@@ -276,17 +336,15 @@ def tool(
         name: the name the model calls it by (the function's name by default).
         heartbeat: add the ``request_heartbeat`` parameter (False for ``send_message``).
         registry: where to register it (:data:`REGISTRY` by default).
-        paths: the parameters that name files or folders (str or list[str]).
         untrusted_output: the result carries outside text (file contents, program output).
         internal: it changes only Pagemind's own memory (the policy lets it run untainted).
+        subject: judges what a call acts on besides its paths (see tools/judged.Subject); it gets
+            the converted arguments and raises tools.judged.Refused for calls refused outright.
     """
 
     def decorate(fn: Callable[P, str]) -> Tool[P]:
         made = _make_tool(fn, risk, name or fn.__name__, heartbeat)
-        missing = [p for p in paths if p not in made.parameters["properties"]]
-        if missing:
-            raise ToolDefinitionError(f"@tool {fn.__qualname__}: paths names unknown parameters {missing}")
-        made = dataclasses.replace(made, paths=tuple(paths), untrusted_output=untrusted_output, internal=internal)
+        made = dataclasses.replace(made, untrusted_output=untrusted_output, internal=internal, subject=subject)
         return (registry if registry is not None else REGISTRY).register(made)
 
     return decorate
@@ -312,6 +370,8 @@ def _make_tool(fn: Callable[P, str], risk: Risk, name: str, heartbeat: bool) -> 
     required: list[str] = []
     converters: dict[str, Convert] = {}
     context_param = None
+    paths: dict[str, tuple[bool, bool]] = {}
+    """Path parameters: (takes a list, moved as a whole)."""
     for param in inspect.signature(fn).parameters.values():
         at = f"{where}: parameter {param.name!r}"
         if param.kind not in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
@@ -333,6 +393,9 @@ def _make_tool(fn: Callable[P, str], risk: Risk, name: str, heartbeat: bool) -> 
             schema, convert = _schema(hint)
         except TypeError as exc:
             raise ToolDefinitionError(f"{at}: {exc}") from None
+        kind = _path_kind(hint)
+        if kind is not None:
+            paths[param.name] = kind
         nullable = optional and param.default is param.empty
         prop = {"anyOf": [schema, {"type": "null"}]} if nullable else schema
         properties[param.name] = {"description": docs.pop(param.name), **prop}
@@ -340,6 +403,7 @@ def _make_tool(fn: Callable[P, str], risk: Risk, name: str, heartbeat: bool) -> 
             required.append(param.name)
         elif param.default is not None or not optional:
             default = param.default.value if isinstance(param.default, enum.Enum) else param.default
+            default = str(default) if isinstance(default, Path) else default
             if not jsonschema.Draft202012Validator(schema).is_valid(default):
                 raise ToolDefinitionError(f"{at}: the default {param.default!r} does not match the type")
             properties[param.name]["default"] = default
@@ -350,7 +414,22 @@ def _make_tool(fn: Callable[P, str], risk: Risk, name: str, heartbeat: bool) -> 
         properties[HEARTBEAT] = dict(_HEARTBEAT_SCHEMA)
         required.append(HEARTBEAT)
     parameters = {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
-    return Tool(name, description, risk, parameters, fn, heartbeat, context_param, converters)
+    return Tool(name, description, risk, parameters, fn, heartbeat, context_param, converters, paths=tuple(paths),
+                moved=tuple(p for p, (_, moved) in paths.items() if moved),
+                lists=tuple(p for p, (listed, _) in paths.items() if listed))
+
+
+def _path_kind(hint: Any) -> tuple[bool, bool] | None:
+    """(takes a list, moved as a whole) for a ``Path`` or ``list[Path]`` hint, else None."""
+    marks: list[Any] = []
+    if get_origin(hint) is Annotated:
+        hint, *marks = get_args(hint)
+    if get_origin(hint) is list and len(get_args(hint)) == 1:
+        inner = _path_kind(get_args(hint)[0])
+        return None if inner is None else (True, inner[1])
+    if hint is Path:
+        return False, any(isinstance(mark, Moved) for mark in marks)
+    return None
 
 
 def _parse_docstring(doc: str, where: str) -> tuple[str, dict[str, str]]:
@@ -418,6 +497,8 @@ def _schema(hint: Any) -> tuple[dict[str, Any], Convert]:
     if hint in (bool, int, float, str):
         schema = {"type": {bool: "boolean", int: "integer", float: "number", str: "string"}[hint]}
         convert = hint if hint in (int, float) else convert
+    elif hint is Path:
+        schema = {"type": "string", "minLength": 1, "pattern": NON_BLANK}
     elif get_origin(hint) is Literal:
         schema = _enum_schema(get_args(hint))
     elif isinstance(hint, type) and issubclass(hint, enum.Enum):
@@ -433,6 +514,8 @@ def _schema(hint: Any) -> tuple[dict[str, Any], Convert]:
             schema |= {k: v for k, v in (("minimum", mark.minimum), ("maximum", mark.maximum)) if v is not None}
         elif isinstance(mark, (MinLen, MaxLen)) and kind in ("string", "array") and mark.value >= 0:
             schema[_BOUND_KEYS[type(mark), kind]] = mark.value
+        elif isinstance(mark, Moved) and hint is Path:
+            continue
         else:
             raise TypeError(f"{mark!r} does not apply to {hint!r}")
     if kind == "string":

@@ -153,7 +153,11 @@ def run(args: argparse.Namespace) -> int:
         print("pagemind: the request is empty; say what to do, e.g. ask \"list ~/Downloads\"", file=sys.stderr)
         return 2
     if args.model is None:
-        handed = hand_over(args.request, args.json)
+        try:
+            handed = hand_over(args.request, args.json)
+        except handoff.ForeignInstance as exc:
+            print(f"pagemind: {exc}", file=sys.stderr)
+            return 1
         if handed is not None:
             return handed
     chosen = settings.load()

@@ -175,9 +175,13 @@ def run(startup_check: bool = False) -> int:
     """Open the window (or hand over to the running app); returns the exit code."""
     from app.cli import handoff
 
-    if handoff.send({"op": "show"}) is not None:
-        print("pagemind: already running; its window was brought forward", file=sys.stderr)
-        return 0
+    try:
+        if handoff.send({"op": "show"}) is not None:
+            print("pagemind: already running; its window was brought forward", file=sys.stderr)
+            return 0
+    except handoff.ForeignInstance as exc:
+        print(f"pagemind: {exc}", file=sys.stderr)
+        return 1
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Pagemind")
     app.setDesktopFileName("pagemind")  # matches the installed pagemind.desktop

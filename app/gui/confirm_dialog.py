@@ -1,5 +1,9 @@
 """The question the permission gate asks: what will happen, with the exact arguments, and why.
 
+It shows what the call really acts on (a path and where its symlink leads, the application's
+entry, the processes with their start times, the link's real host) and the exact standing rule
+"Always allow here" would grant.
+
 Allow once (Alt+O), Always allow here (Alt+A, offered only where the policy may grant a rule)
 and Deny (Alt+D, Escape, and the default button: Enter never allows by accident).
 """
@@ -41,6 +45,11 @@ class ConfirmDialog(QDialog):
         why = QLabel(f"Asking because {request.reason}.")
         why.setWordWrap(True)
         why.setTextFormat(Qt.TextFormat.PlainText)
+        self.details = QLabel("\n".join(request.details()))
+        self.details.setWordWrap(True)
+        self.details.setTextFormat(Qt.TextFormat.PlainText)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details.setVisible(bool(request.details()))
         self.arguments = QPlainTextEdit(json.dumps({"tool": request.tool, "args": request.args},
                                                    ensure_ascii=False, indent=2))
         self.arguments.setReadOnly(True)
@@ -49,19 +58,21 @@ class ConfirmDialog(QDialog):
         buttons = QDialogButtonBox()
         self.allow_button = QPushButton("Allow &once")
         self.always_button = QPushButton("&Always allow here")
-        self.always_button.setVisible(request.can_always)
+        if request.rule:
+            self.always_button.setToolTip(f"Grants the standing rule: {request.rule}")
         self.deny_button = QPushButton("&Deny")
         for button, role in ((self.allow_button, QDialogButtonBox.ButtonRole.AcceptRole),
                              (self.always_button, QDialogButtonBox.ButtonRole.AcceptRole),
                              (self.deny_button, QDialogButtonBox.ButtonRole.RejectRole)):
             buttons.addButton(button, role)
+        self.always_button.setVisible(request.can_always)  # after addButton, which shows it
         self.allow_button.setAutoDefault(False)
         self.always_button.setAutoDefault(False)
         self.deny_button.setDefault(True)
         self.allow_button.clicked.connect(lambda: self._finish("once"))
         self.always_button.clicked.connect(lambda: self._finish("always"))
         self.deny_button.clicked.connect(lambda: self._finish("deny"))
-        for widget in (what, risk, why, self.arguments, buttons):
+        for widget in (what, risk, why, self.details, self.arguments, buttons):
             box.addWidget(widget)
         self.answer: str | None = None
         self.deny_button.setFocus()

@@ -4,18 +4,25 @@ QLocalServer; a second launch, or ``python main.py ask``, hands its request over
 The protocol is JSON lines (app/cli/handoff.py is the client): the client sends one request,
 ``{"op": "show"}`` or ``{"op": "ask", "text": ..., "kind": "user"|"quick"}``; for "ask" the
 server answers with each step of the turn as a line, then ``{"kind": "done", ...}``.
+
+Only this user's processes are served: the socket lives in a folder only they can enter
+(paths.instance_address), Qt makes the socket itself theirs (UserAccessOption), and each
+connection's peer uid is checked before a byte of it is read, in case either is ever loosened.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from app import paths
+from app.cli import handoff
 from app.gui.bridge import Bridge
 
 log = logging.getLogger(__name__)
@@ -24,6 +31,20 @@ MAX_REQUEST_BYTES = 64 * 1024
 
 def _line(value: dict[str, Any]) -> bytes:
     return (json.dumps(value, ensure_ascii=False) + "\n").encode()
+
+
+def _stranger(socket: QLocalSocket) -> str | None:
+    """Who is connected, when it is not this user ("uid 65534"), else None.
+
+    On Windows the pipe's access list (UserAccessOption) is the check; where the platform cannot
+    report a Unix socket's peer, the private folder is."""
+    if sys.platform == "win32":
+        return None
+    try:
+        uid = handoff.fd_peer_uid(int(socket.socketDescriptor()))
+    except OSError as exc:
+        return f"a peer whose uid cannot be read ({exc.strerror or exc})"
+    return None if uid is None or uid == os.getuid() else f"uid {uid}"
 
 
 class InstanceServer(QObject):
@@ -35,10 +56,18 @@ class InstanceServer(QObject):
         self.server = QLocalServer(self)
         self.server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         self.server.newConnection.connect(self._accept)
-        self.address = paths.instance_address()
+        self.address = ""
 
     def listen(self) -> bool:
-        """Listen; a socket left by a crashed instance is removed first (the caller checked none runs)."""
+        """Listen; a socket left by a crashed instance is removed first (the caller checked none runs).
+
+        The address is asked for here, not at construction, so its private folder is (re)made
+        right before the socket goes into it."""
+        try:
+            self.address = paths.instance_address()
+        except OSError as exc:
+            log.warning("cannot listen for other launches: %s", exc)
+            return False
         QLocalServer.removeServer(self.address)
         if not self.server.listen(self.address):
             log.warning("cannot listen at %s: %s", self.address, self.server.errorString())
@@ -51,6 +80,12 @@ class InstanceServer(QObject):
     def _accept(self) -> None:
         while self.server.hasPendingConnections():
             socket = self.server.nextPendingConnection()
+            stranger = _stranger(socket)
+            if stranger is not None:
+                log.warning("dropped a connection from %s at %s: only this user's processes are served", stranger, self.address)
+                socket.abort()
+                socket.deleteLater()
+                continue
             socket.setParent(self)
             buffer = bytearray()
             socket.readyRead.connect(lambda s=socket, b=buffer: self._read(s, b))

@@ -43,6 +43,11 @@ class TurnResult:
     error: str | None = None
 
 
+def _words_source(turn: Turn) -> str | None:
+    """The source the model's own words carry while the context holds untrusted text (it may echo it)."""
+    return f"the model's words while reading {turn.taint[-1]}" if turn.taint else None
+
+
 class Agent:
     def __init__(self, model: ChatModel, context: MainContext, gate: Gate, tools: Sequence[ToolSpec],
                  limits: Limits | None = None) -> None:
@@ -78,8 +83,8 @@ class Agent:
             timer.daemon = True
             timer.start()
             try:
-                self.context.add(*event.message())
-                return self._steps(Turn(), listener)
+                self.context.add(*event.message(), source=event.source)
+                return self._steps(Turn(self.context.taint()), listener)
             finally:
                 timer.cancel()
 
@@ -94,7 +99,7 @@ class Agent:
                 self._check_stopped()
                 call = self._next_call(emit)
                 if isinstance(call, ToolCallError):
-                    self.context.add("assistant", call.raw[:2000])
+                    self.context.add("assistant", call.raw[:2000], source=_words_source(turn))
                     self.context.add("tool", f"Error: {call.message}")
                     emit(Step("error", text=call.message))
                     continue
@@ -124,10 +129,12 @@ class Agent:
         if call.thought:
             emit(Step("thought", text=call.thought))
         emit(Step("tool_call", tool=call.tool, args=call.args))
-        self.context.add("assistant", call.thought, tool_name=call.tool, tool_args=call.args)
+        words = _words_source(turn)
+        self.context.add("assistant", call.thought, tool_name=call.tool, tool_args=call.args, source=words)
 
         outcome = self.gate.run(call.tool, call.args, turn, on_ask=asking(emit))
-        self.context.add("tool", outcome.result, tool_name=call.tool)
+        source = outcome.source or (words if call.tool == REPLY_TOOL else None)
+        self.context.add("tool", outcome.result, tool_name=call.tool, source=source)
         if call.tool != REPLY_TOOL:
             emit(Step("tool_result", text=outcome.result, tool=call.tool, journal_id=outcome.journal_id))
         return outcome

@@ -111,6 +111,18 @@ class MainContext:
     def fifo(self) -> list[Message]:
         return self.memory.recall.in_context(self.conversation)
 
+    def taint(self) -> list[str]:
+        """The sources of the untrusted text the context holds now, oldest first.
+
+        Only the FIFO can hold such text: the summary is written from trusted text alone (see
+        app/memory/summaries.py), so the taint ends when the last untrusted message is evicted.
+        """
+        found: list[str] = []
+        for message in self.fifo():
+            if message.source and message.source not in found:
+                found.append(message.source)
+        return found
+
     def messages(self) -> list[ChatMessage]:
         return [{"role": "system", "content": self.system_text()}, *map(as_chat, self.fifo())]
 
@@ -121,9 +133,11 @@ class MainContext:
         return self.model.count_tokens(self.prompt())
 
     # -- adding to the FIFO ----------------------------------------------------------------
-    def add(self, role: str, content: str, **fields: object) -> Message:
+    def add(self, role: str, content: str, *, tool_name: str | None = None,
+            tool_args: dict[str, object] | None = None, source: str | None = None) -> Message:
         """Commit a message to recall (and so to the FIFO) before the model sees it."""
-        return self.memory.recall.add(self.conversation, role, content, **fields)  # type: ignore[arg-type]
+        return self.memory.recall.add(self.conversation, role, content, tool_name=tool_name,
+                                      tool_args=tool_args, source=source)
 
     def note_core_edit(self, description: str) -> Message:
         """A core edit shows up as a note now and in the snapshot after the next eviction."""

@@ -28,6 +28,8 @@ class Event:
     kind: EventKind
     text: str
     at: datetime.datetime = field(default_factory=datetime.datetime.now)
+    source: str | None = None
+    """Where untrusted text in it comes from (file names from the watched folders, say)."""
 
     @property
     def priority(self) -> Priority:
@@ -48,9 +50,22 @@ def quick_command(text: str) -> Event:
     return Event("quick", text)
 
 
+INDEXED_NAMES = "file names in the watched folders"
+"""The source of a system event that names indexed files: their names were chosen by others."""
+
+
 def document_indexed(path: str, chunks: int) -> Event:
     return Event("system", f"The document {path} finished indexing ({chunks} chunks); "
-                           "search_documents can find it now.")
+                           "search_documents can find it now.", source=INDEXED_NAMES)
+
+
+def documents_indexed(paths: list[str]) -> Event:
+    """One event for a round of indexing that finished several documents."""
+    if len(paths) == 1:
+        return document_indexed(paths[0], 0)
+    shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    return Event("system", f"{len(paths)} documents finished indexing ({shown}); search_documents can find them now.",
+                 source=INDEXED_NAMES)
 
 
 def heartbeat() -> Event:

@@ -243,7 +243,7 @@ class Host:
             self._indexed.append((path, chunks))
 
     def _round_done(self, summary: object) -> None:
-        from app.kernel.events import Event, document_indexed
+        from app.kernel.events import document_indexed, documents_indexed
 
         with self._lock:
             indexed, self._indexed = self._indexed, []
@@ -252,10 +252,7 @@ class Host:
         if len(indexed) == 1:
             self.post_system(document_indexed(*indexed[0]))
         else:
-            names = [path for path, _chunks in indexed]
-            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-            self.post_system(Event("system", f"{len(indexed)} documents finished indexing ({shown}); "
-                                             "search_documents can find them now."))
+            self.post_system(documents_indexed([path for path, _chunks in indexed]))
 
     def _serve(self) -> None:
         turns = itertools.count(1)

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 import tools
-from app import paths
+from app import paths, settings
 from app.kernel import router
 from app.kernel.agent import Agent, Limits, TurnResult
 from app.kernel.context import MainContext
@@ -25,6 +25,7 @@ from app.safety.gate import Gate, Turn
 from app.safety.journal import Journal
 from app.safety.policy import Policy
 from models.interface import ChatModel
+from tools.fs import backups
 from tools.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,8 @@ class Session:
         self.registry = registry or tools.load_all()
         self.scheduler = scheduler or Scheduler()
         self._own_scheduler = scheduler is None
-        self.journal = Journal(memory.db)
+        self.journal = Journal(memory.db, policy.roots if policy is not None else None)
+        self._prune_backups()
         services: dict[str, Any] = {"memory": memory, "db": memory.db, "journal": self.journal}
         self.gate = Gate(self.registry, policy or Policy(), self.journal, confirmer, services)
         self.conversation = conversation
@@ -62,13 +64,24 @@ class Session:
             context = MainContext(self.model, memory, conversation, SYSTEM_PROMPT, specs)
             self.agent = Agent(self.model, context, self.gate, specs, limits)
 
+    @staticmethod
+    def _prune_backups() -> None:
+        """Backups older than the retention the settings name go (undo of those actions then says so)."""
+        try:
+            removed = backups.prune(settings.load().backup_days)
+        except (OSError, settings.SettingsError) as exc:
+            log.warning("old backups could not be pruned: %s", exc)
+            return
+        if removed:
+            log.info("pruned %d backups older than the retention", removed)
+
     def handle(self, event: Event, listener: Listener = ignore) -> TurnResult:
         """Serve one event to the end of its turn (on the caller's thread)."""
         route = router.route(event.text) if event.kind != "system" else None
         if route is not None:
             return self._quick(event, route, listener)
         if self.agent is None:
-            self.memory.recall.add(self.conversation, *event.message())
+            self.memory.recall.add(self.conversation, *event.message(), source=event.source)
             listener(Step("error", text=NO_MODEL))
             return TurnResult("error", 0, error=NO_MODEL)
         return self.agent.handle(event, listener)
@@ -76,13 +89,13 @@ class Session:
     def _quick(self, event: Event, route: router.Route, emit: Listener) -> TurnResult:
         """A command the router understood: one call through the gate, its result is the reply."""
         recall = self.memory.recall
-        recall.add(self.conversation, *event.message())
+        recall.add(self.conversation, *event.message(), source=event.source)
         recall.add(self.conversation, "assistant", f"quick command: {route.summary}",
                    tool_name=route.tool, tool_args=route.args)
         emit(Step("tool_call", tool=route.tool, args=route.args))
 
         outcome = self.gate.run(route.tool, dict(route.args), Turn(), on_ask=asking(emit))
-        recall.add(self.conversation, "tool", outcome.result, tool_name=route.tool)
+        recall.add(self.conversation, "tool", outcome.result, tool_name=route.tool, source=outcome.source)
         emit(Step("tool_result", text=outcome.result, tool=route.tool, journal_id=outcome.journal_id))
         if outcome.failed:
             emit(Step("error", text=outcome.result))

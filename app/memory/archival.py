@@ -24,6 +24,8 @@ class Passage:
     content: str
     tags: list[str]
     created_at: datetime.datetime
+    source: str | None = None
+    """Where its text came from when it was stored from untrusted text; None when trusted."""
 
     def line(self) -> str:
         tags = f" [{', '.join(self.tags)}]" if self.tags else ""
@@ -35,7 +37,7 @@ class Archival:
         self.db = db
         self.index = index
 
-    def insert(self, content: str, tags: Sequence[str] = ()) -> Passage:
+    def insert(self, content: str, tags: Sequence[str] = (), source: str | None = None) -> Passage:
         content = content.strip()
         if not content:
             raise ArchivalError("An archival passage cannot be empty.")
@@ -47,9 +49,9 @@ class Archival:
         vectors = self.index.embed([content])  # before the transaction: embedding is slow
         with self.db.transaction() as conn:
             row = conn.execute(
-                "INSERT INTO passages (content, tags, created_at) VALUES (?, ?, ?) "
-                "RETURNING id, content, tags, created_at",
-                [content, clean_tags, datetime.datetime.now()],
+                "INSERT INTO passages (content, tags, created_at, source) VALUES (?, ?, ?, ?) "
+                "RETURNING id, content, tags, created_at, source",
+                [content, clean_tags, datetime.datetime.now(), source],
             ).fetchone()
             passage = Passage(*row)
             self.index.write(conn, CORPUS, [(passage.id, content)], vectors)
@@ -59,7 +61,7 @@ class Archival:
         if not ids:
             return []
         rows = self.db.fetchall(
-            "SELECT id, content, tags, created_at FROM passages WHERE id IN (SELECT unnest(?))", [list(ids)]
+            "SELECT id, content, tags, created_at, source FROM passages WHERE id IN (SELECT unnest(?))", [list(ids)]
         )
         return [Passage(*row) for row in rows]
 

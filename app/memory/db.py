@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, cast
 
 import duckdb
 
@@ -34,6 +34,38 @@ def columns_view(conn: duckdb.DuckDBPyConnection, name: str, columns: dict[str, 
     finally:
         with contextlib.suppress(duckdb.Error):
             conn.unregister(name)
+
+
+def storable(value: Any) -> Any:
+    """``value`` with every string made valid UTF-8: text Python can hold but UTF-8 cannot (a file
+    name's undecodable bytes, a lone surrogate) is kept as visible escapes (``\\xe9``, ``\\ud800``)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            try:
+                return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            except UnicodeEncodeError:
+                return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, (list, tuple)):
+        return type(value)(storable(item) for item in value)
+    if isinstance(value, dict):
+        return {key: storable(item) for key, item in value.items()}
+    return value
+
+
+class _Storing:
+    """A connection whose ``execute`` makes its parameters storable; everything else passes through."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Any = None) -> duckdb.DuckDBPyConnection:
+        return self._conn.execute(sql, storable(params))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
 
 
 class DatabaseError(RuntimeError):
@@ -118,15 +150,15 @@ class Database:
 
     def execute(self, sql: str, params: Any = None) -> duckdb.DuckDBPyConnection:
         with self.lock:
-            return self.conn.execute(sql, params)
+            return self.conn.execute(sql, storable(params))
 
     def fetchall(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
         with self.lock:
-            return self.conn.execute(sql, params).fetchall()
+            return self.conn.execute(sql, storable(params)).fetchall()
 
     def fetchone(self, sql: str, params: Any = None) -> tuple[Any, ...] | None:
         with self.lock:
-            return self.conn.execute(sql, params).fetchone()
+            return self.conn.execute(sql, storable(params)).fetchone()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -134,7 +166,7 @@ class Database:
         with self.lock:
             self.conn.execute("BEGIN TRANSACTION")
             try:
-                yield self.conn
+                yield cast(duckdb.DuckDBPyConnection, _Storing(self.conn))
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise

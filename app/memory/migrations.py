@@ -130,4 +130,12 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        4,
+        "where untrusted text came from: messages and passages remember their source",
+        """
+        ALTER TABLE messages ADD COLUMN source VARCHAR;
+        ALTER TABLE passages ADD COLUMN source VARCHAR;
+        """,
+    ),
 ]

@@ -21,7 +21,7 @@ from models.errors import ModelError
 log = logging.getLogger(__name__)
 
 CORPUS = "recall"
-_COLUMNS = "id, conversation, role, content, tool_name, tool_args, created_at, n_tokens, in_context"
+_COLUMNS = "id, conversation, role, content, tool_name, tool_args, created_at, n_tokens, in_context, source"
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ class Message:
     created_at: datetime.datetime
     n_tokens: int | None
     in_context: bool
+    source: str | None = None
+    """Where untrusted text in it came from (a file read, names chosen by others); None when trusted."""
 
     @property
     def is_tool_call(self) -> bool:
@@ -64,14 +66,15 @@ class Recall:
         tool_args: dict[str, Any] | None = None,
         n_tokens: int | None = None,
         created_at: datetime.datetime | None = None,
+        source: str | None = None,
     ) -> Message:
-        """Commit one message, then index it."""
+        """Commit one message, then index it; ``source`` names where untrusted text in it came from."""
         created = created_at or datetime.datetime.now()
         args = json.dumps(tool_args, ensure_ascii=False) if tool_args is not None else None
         row = self.db.fetchone(
             "INSERT INTO messages (conversation, role, content, tool_name, tool_args, created_at, "
-            f"n_tokens, in_context) VALUES (?, ?, ?, ?, ?, ?, ?, TRUE) RETURNING {_COLUMNS}",
-            [conversation, role, content, tool_name, args, created, n_tokens],
+            f"n_tokens, in_context, source) VALUES (?, ?, ?, ?, ?, ?, ?, TRUE, ?) RETURNING {_COLUMNS}",
+            [conversation, role, content, tool_name, args, created, n_tokens, source],
         )
         message = Message(*row)
         self._index([message])

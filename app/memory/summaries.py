@@ -2,7 +2,10 @@
 
 Each eviction folds the evicted messages into the previous summary with the model. When the
 messages are too long for one request, they are folded in slices, oldest first, so the summary
-of any amount of history fits.
+of any amount of history fits. Messages that hold untrusted text (a file's contents, names chosen
+by others, the model's own words while it read them) reach the summarizer only as a note of where
+that text came from: the summary stays trusted, and an injected instruction cannot survive an
+eviction inside it.
 """
 
 from __future__ import annotations
@@ -44,8 +47,18 @@ class SummaryStore:
         )
 
 
+def _trusted(message: Message) -> Message:
+    """``message`` as the summarizer may see it: untrusted text is named, never quoted, so the
+    summary (always in the context) never carries it and never taints the conversation."""
+    if not message.source:
+        return message
+    what = "result" if message.role == "tool" else "message"
+    hidden = f"[a {what} holding untrusted text from {message.source}; search recall for it]"
+    return dataclasses.replace(message, content=hidden, tool_args=None)
+
+
 def _transcript(messages: Sequence[Message]) -> str:
-    return "\n".join(m.line() for m in messages)
+    return "\n".join(_trusted(m).line() for m in messages)
 
 
 def summarize(model: ChatModel, previous: str, messages: Sequence[Message], budget: int) -> str:

@@ -26,6 +26,21 @@ class Request:
     """What will happen, in words."""
     can_always: bool
     """Whether "Always allow here" may be offered (never for destructive or tainted calls)."""
+    targets: tuple[str, ...] = ()
+    """The paths it acts on, resolved; where a path leads elsewhere (a symlink), both are shown."""
+    subject: str | None = None
+    """What else it acts on, as judged: the application's entry, the processes, the link's real host."""
+    rule: str | None = None
+    """The exact standing rule "Always allow here" grants (None when it is not offered)."""
+
+    def details(self) -> list[str]:
+        """The lines that say exactly what the call acts on, for every way of asking."""
+        lines = [f"acts on: {target}" for target in self.targets]
+        if self.subject:
+            lines.append(f"acts on: {self.subject}")
+        if self.rule:
+            lines.append(f"'always' grants the rule: {self.rule}")
+        return lines
 
 
 class Confirmer(Protocol):
@@ -43,7 +58,8 @@ class TerminalConfirmer:
 
     def confirm(self, request: Request) -> Answer:
         args = json.dumps(request.args, ensure_ascii=False)
-        print(f"\nPagemind wants to {request.description}\n  {request.tool} {args}\n"
+        details = "".join(f"  {line}\n" for line in request.details())
+        print(f"\nPagemind wants to {request.description}\n  {request.tool} {args}\n{details}"
               f"  risk: {request.risk}; asking because {request.reason}", file=self.stream)
         if self.assume_yes:
             print("  allowed (--yes)", file=self.stream)

@@ -1,8 +1,11 @@
 """The action journal: every side effect, recorded before it happens and after, with its undo.
 
 An entry is written as "started" before the tool runs, so even a crash mid-action leaves a trace;
-it becomes "done" or "failed" with the result and the tool's undo records. Undo replays the
-records in reverse; it refuses, saying why, when the world changed since (app/safety/undo.py).
+it becomes "done" or "failed" with the result and the tool's undo records. Arguments and records
+are stored as ASCII JSON, so any text a tool met (a file name that is not UTF-8, a lone surrogate
+from the model) is kept exactly and can never make storing fail. Undo replays the records in
+reverse; it refuses, saying why, when the world changed since or a record names a place undo may
+not change (app/safety/undo.py).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import datetime
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from app.memory.db import Database
@@ -42,25 +46,36 @@ _COLUMNS = "id, tool, args, risk, status, result, undo, started_at"
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:
+    """One journal row; a row that cannot be read is shown as such and cannot be undone."""
     id_, tool, args, risk, status, result, undo_data, started = row
-    return Entry(id_, tool, json.loads(args), risk, status, result, json.loads(undo_data or "[]"), started)
+    try:
+        parsed_args = json.loads(args)
+        records = json.loads(undo_data or "[]")
+        if not isinstance(parsed_args, dict) or not isinstance(records, list) or not all(
+                isinstance(r, dict) for r in records):
+            raise ValueError("not the shape of a journal entry")
+    except (TypeError, ValueError):
+        return Entry(id_, str(tool), {"unreadable": str(args)[:200]}, str(risk), "unreadable", result, [], started)
+    return Entry(id_, tool, parsed_args, risk, status, result, records, started)
 
 
 class Journal:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, roots: list[Path] | None = None) -> None:
         self.db = db
+        self.roots = roots
+        """The allowed folders undo may change (None: as the settings say at the time of the undo)."""
 
     def begin(self, tool: str, args: dict[str, Any], risk: str) -> int:
         row = self.db.fetchone(
             "INSERT INTO journal (tool, args, risk, status, started_at) VALUES (?, ?, ?, 'started', ?) RETURNING id",
-            [tool, json.dumps(args, ensure_ascii=False), risk, datetime.datetime.now()],
+            [tool, json.dumps(args), risk, datetime.datetime.now()],
         )
         return row[0]
 
     def finish(self, entry_id: int, *, ok: bool, result: str, undo_records: list[dict[str, Any]]) -> None:
         self.db.execute(
             "UPDATE journal SET status = ?, result = ?, undo = ?, finished_at = ? WHERE id = ?",
-            ["done" if ok else "failed", result, json.dumps(undo_records), datetime.datetime.now(), entry_id],
+            ["done" if ok else "failed", result, json.dumps(undo_records, default=str), datetime.datetime.now(), entry_id],
         )
 
     def get(self, entry_id: int) -> Entry:
@@ -89,7 +104,7 @@ class Journal:
         done: list[str] = []
         for record in reversed(entry.undo):
             try:
-                done.append(undo(record))
+                done.append(undo(record, self.roots))
             except UndoRefused as exc:
                 if not done:
                     raise

@@ -40,7 +40,7 @@ def test_the_real_app_in_a_tray(display: dict[str, str], pagemind_home: Path, tm
     for name in ("budget.md", "holiday-plan.txt", "notes.txt"):
         (work / name).write_text(f"{name}\n")
     conf = settings.load()
-    conf.allowed_roots = [str(work)]
+    conf.allowed_roots = [str(work), "~"]  # "show disk usage" reads the home folder's disk
     conf.setup_done = True
     conf.pinned_commands = ["show disk usage"]
     settings.save(conf)

@@ -59,6 +59,7 @@ def test_escape_closes_the_quick_box(qtbot: Any, make_bridge: Any, make_app: Any
 def test_pinned_commands_run_from_the_menu(qtbot: Any, make_bridge: Any, make_app: Any) -> None:
     conf = settings.load()
     conf.pinned_commands = ["show disk usage"]
+    conf.allowed_roots = [*conf.allowed_roots, "~"]  # it reads the home folder's disk
     settings.save(conf)
     desktop = make_app(make_bridge(model=False))
     assert "show disk usage" in desktop.tray.actions

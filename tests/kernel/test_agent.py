@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -206,11 +208,17 @@ def test_quick_commands_run_without_the_model(memory: MemoryStore, work: Path):
 def test_a_quick_command_passes_the_same_gate(memory: MemoryStore, work: Path):
     confirmer = ScriptedConfirmer()
     session = Session(memory, None, confirmer, policy=Policy(roots=[str(work)], rules=[]))
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        result = session.handle(quick_command("kill 1"))
+        result = session.handle(quick_command(f"kill {child.pid}"))
         assert result.stop == "error" and "declined" in (result.error or "")
         assert confirmer.seen[0].tool == "kill_process" and confirmer.seen[0].risk == "destructive"
+        assert child.poll() is None
+        refused = session.handle(quick_command("kill 1"))  # refused outright, never asked
+        assert refused.stop == "error" and (refused.error or "").startswith("Denied:") and len(confirmer.seen) == 1
     finally:
+        child.kill()
+        child.wait()
         session.close()
 
 

@@ -19,7 +19,7 @@ from models import synthetic
 from models.local import LocalChatModel
 
 pytestmark = pytest.mark.slow
-N_CTX = 16_384  # the tiny vocabulary spends about a token per character of the tool list
+N_CTX = 20_480  # the tiny vocabulary spends about a token per character of the tool list (11k)
 
 
 @pytest.fixture(scope="module")
@@ -55,18 +55,19 @@ def test_a_turn_ends_within_the_step_limit_with_every_call_valid_or_reported(ses
     messages = session.memory.recall.in_context("main")
     assert [m.content for m in messages if m.role == "user"] == ["What is in my work folder?",
                                                                   "Remember that I like tea."]
-    assert sum(m.is_tool_call for m in messages) == len([m for m in messages if m.role == "tool"])
+    malformed = [m for m in messages if m.role == "tool" and m.tool_name is None]  # answers to reported errors
+    assert sum(m.is_tool_call for m in messages) + len(malformed) == len([m for m in messages if m.role == "tool"])
 
 
 def test_a_runner_killed_during_a_turn_is_reported_and_replaced(session: Session):
     runner = session.model.model.runner  # the runner behind the scheduled model
     first_pid = runner.pid
 
-    def kill_after_the_first_call(step: Step) -> None:
-        if step.kind == "tool_call" and runner.pid == first_pid:
+    def kill_while_it_generates(step: Step) -> None:
+        if step.kind == "delta" and runner.pid == first_pid:
             os.kill(first_pid, signal.SIGKILL)
 
-    result = session.handle(user_message("list my files"), kill_after_the_first_call)
+    result = session.handle(user_message("list my files"), kill_while_it_generates)
     assert result.stop == "error" and "killed by SIGKILL" in (result.error or "")
     assert "the request was stopped" in result.error
     note = session.memory.recall.in_context("main")[-1]

@@ -7,43 +7,49 @@ from pathlib import Path
 
 import pytest
 
-from app.safety.policy import Policy, Rule, resolve
+from app.safety.policy import Policy, Rule
+from tools.fs.resolve import resolve
+from tools.judged import Subject
 from tools.registry import Registry, tool
 
 REG = Registry()
 
 
-@tool(risk="read", paths=("path",), registry=REG)
-def peek(path: str) -> str:
+@tool(risk="read", registry=REG)
+def peek(path: Path) -> str:
     """Read.
 
     Args:
         path: a file.
     """
-    return path
+    return str(path)
 
 
-@tool(risk="write", paths=("path",), registry=REG)
-def scribble(path: str) -> str:
+@tool(risk="write", registry=REG)
+def scribble(path: Path) -> str:
     """Write.
 
     Args:
         path: a file.
     """
-    return path
+    return str(path)
 
 
-@tool(risk="destructive", paths=("path",), registry=REG)
-def shred(path: str) -> str:
+@tool(risk="destructive", registry=REG)
+def shred(path: Path) -> str:
     """Destroy.
 
     Args:
         path: a file.
     """
-    return path
+    return str(path)
 
 
-@tool(risk="launch", registry=REG)
+def _app(args: dict) -> Subject:
+    return Subject(f"/apps/{args['name'].lower()}.desktop", args["name"])
+
+
+@tool(risk="launch", registry=REG, subject=_app)
 def start(name: str) -> str:
     """Launch.
 
@@ -73,7 +79,11 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def verdict(policy: Policy, t, path: str, taint=()):
-    return policy.decide(t, {"path": path, "request_heartbeat": False}, taint)
+    return policy.decide(t, t.judge({"path": path}), taint)
+
+
+def decide(policy: Policy, t, taint=(), **args):
+    return policy.decide(t, t.judge(args), taint)
 
 
 def test_defaults_by_tier(home: Path):
@@ -81,8 +91,8 @@ def test_defaults_by_tier(home: Path):
     assert verdict(policy, peek, "~/Notes/a.txt").decision == "allow"
     assert verdict(policy, scribble, "~/Notes/b.txt").decision == "ask"
     assert verdict(policy, shred, "~/Notes/a.txt").decision == "ask"
-    assert policy.decide(start, {"name": "firefox"}).decision == "ask"
-    assert policy.decide(remember, {"text": "x"}).decision == "allow"
+    assert decide(policy, start, name="firefox").decision == "ask"
+    assert decide(policy, remember, text="x").decision == "allow"
 
 
 @pytest.mark.parametrize("path", ["/etc/passwd", "/usr/bin/python3", "/proc/1/environ", "/boot"])
@@ -117,21 +127,22 @@ def test_standing_rules_allow_writes_in_their_folder_only(home: Path):
     assert verdict(policy, scribble, "~/Notes/new.txt").decision == "allow"
     assert verdict(policy, scribble, "~/Other/new.txt").decision == "ask"
     assert verdict(policy, shred, "~/Notes/a.txt").decision == "ask"  # destructive always asks
-    policy = Policy(roots=["~"], rules=[Rule("launch", "Firefox")])
-    assert policy.decide(start, {"name": "firefox"}).decision == "allow"
+    policy = Policy(roots=["~"], rules=[Rule("launch", "/apps/firefox.desktop")])
+    assert decide(policy, start, name="firefox").decision == "allow"
+    assert decide(policy, start, name="chromium").decision == "ask"
 
 
 def test_taint_makes_everything_above_read_ask_whatever_the_rules(home: Path):
     policy = Policy(roots=["~"], rules=[Rule("write", "~/Notes")])
     tainted = verdict(policy, scribble, "~/Notes/new.txt", taint=["read_file ~/Downloads/invoice.txt"])
     assert tainted.decision == "ask" and "read_file ~/Downloads/invoice.txt" in tainted.reason
-    assert policy.decide(remember, {"text": "x"}, ["read_file x"]).decision == "ask"
+    assert decide(policy, remember, ["read_file x"], text="x").decision == "ask"
     assert verdict(policy, peek, "~/Notes/a.txt", taint=["read_file x"]).decision == "allow"
 
 
 def test_granted_rules_persist_in_the_settings_and_can_be_revoked(home: Path):
     policy = Policy(roots=["~"], rules=[])
-    rule = policy.rule_for(scribble, {"path": "~/Notes/a.txt"}, [home / "Notes" / "a.txt"])
+    rule = policy.rule_for(scribble, scribble.judge({"path": "~/Notes/a.txt"}))
     assert rule == Rule("write", str(home / "Notes"))
     policy.grant(rule)
     again = Policy(roots=["~"])
@@ -139,7 +150,7 @@ def test_granted_rules_persist_in_the_settings_and_can_be_revoked(home: Path):
     assert verdict(again, scribble, "~/Notes/z.txt").decision == "allow"
     again.revoke(rule)
     assert Policy(roots=["~"]).rules == []
-    assert policy.rule_for(shred, {"path": "~/Notes/a.txt"}, [home / "Notes" / "a.txt"]) is None
+    assert policy.rule_for(shred, shred.judge({"path": "~/Notes/a.txt"})) is None
 
 
 @pytest.mark.parametrize("text", ["", "read ~/x", "destructive ~", "write", "sudo rm"])

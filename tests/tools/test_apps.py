@@ -176,11 +176,11 @@ def test_open_url_hands_the_link_to_the_opener(opened: Path, url: str) -> None:
 @pytest.mark.parametrize(
     ("url", "error"),
     [
-        ("file:///etc/passwd", "PermissionError: refused to open file: links"),
-        ("javascript:alert(1)", "PermissionError: refused to open javascript: links"),
-        ("data:text/html,<b>hi</b>", "PermissionError: refused to open data: links"),
-        ("ftp://example.org", "PermissionError: refused to open ftp: links"),
-        ("example.org", "PermissionError: refused to open addresses without a scheme"),
+        ("file:///etc/passwd", "refused to open file: links"),
+        ("javascript:alert(1)", "refused to open javascript: links"),
+        ("data:text/html,<b>hi</b>", "refused to open data: links"),
+        ("ftp://example.org", "refused to open ftp: links"),
+        ("example.org", "refused to open addresses without a scheme"),
         ("http:///etc/passwd", "ValueError: 'http:///etc/passwd' names no host"),
         ("https://exa mple.org", "ValueError: the URL contains spaces or control characters"),
         ("https://example.org/\nfile:///etc", "ValueError: the URL contains spaces or control characters"),

@@ -33,6 +33,7 @@ from tools.desktop import (
     screenshot,
     type_text,
 )
+from tools.registry import Effects, ToolContext
 
 pytestmark = pytest.mark.slow
 
@@ -226,31 +227,34 @@ def test_the_active_window_is_named_by_its_title(window: QtWindow) -> None:
 
 def test_a_screenshot_is_a_png_of_the_whole_screen(display: Xvfb, window: QtWindow, tmp_path: Path) -> None:
     target = tmp_path / "shot.png"
-    result = screenshot(str(target))
+    result = screenshot.call({"path": str(target)})
 
     assert result.startswith(f"Saved a {display.width}x{display.height} screenshot to {target} (")
     with Image.open(target) as image:
         assert (image.format, image.size) == ("PNG", (display.width, display.height))
         red, green, blue = image.convert("RGB").getpixel(window.background)
     assert red > 200 and green < 60 and blue < 60, "the window's red background is in the picture"
-    with pytest.raises(FileExistsError, match="already exists"):
-        screenshot(str(target))
+    assert "already exists" in screenshot.call({"path": str(target)})
 
 
-def test_a_screenshot_goes_to_the_screenshot_folder_by_default(display: Xvfb, pagemind_home: Path) -> None:
-    result = screenshot()
+def test_a_screenshot_goes_to_the_pictures_folder_by_default(display: Xvfb, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    effects = Effects()
+    result = screenshot.call({}, ToolContext({"effects": effects}))
 
-    saved = list((pagemind_home / "cache" / "screenshots").glob("screenshot-*.png"))
+    saved = list((tmp_path / "Pictures" / "Screenshots").glob("Screenshot *.png"))
     assert len(saved) == 1 and str(saved[0]) in result
     with Image.open(saved[0]) as image:
         assert image.size == (display.width, display.height)
+    made = [record["path"] for record in effects.records]
+    assert made == [str(tmp_path / "Pictures"), str(tmp_path / "Pictures" / "Screenshots"), str(saved[0])]
 
 
 @pytest.mark.parametrize("path, error", [("shot.jpg", "must end in .png"), ("missing/shot.png", "does not exist")])
 def test_a_screenshot_needs_a_new_png_in_an_existing_folder(display: Xvfb, tmp_path: Path, path: str,
                                                             error: str) -> None:
-    with pytest.raises((ValueError, FileNotFoundError), match=error):
-        screenshot(str(tmp_path / path))
+    assert error in screenshot.call({"path": str(tmp_path / path)})
     assert not (tmp_path / path).exists()
 
 

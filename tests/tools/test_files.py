@@ -258,7 +258,9 @@ def test_move_moves_a_link_itself_and_copy_keeps_links_inside_folders(work: Path
 def test_delete_sends_to_the_trash_and_says_where(work: Path, trash: Path):
     effects = Effects()
     assert run(files.delete, effects, path="~/work/docs") == f"Moved {work / 'docs'} to the trash."
-    assert effects.records == [{"kind": "trashed", "path": str(work / "docs"), "trash": str(trash / "files" / "docs")}]
+    [record] = effects.records
+    assert record["kind"] == "trashed" and record["path"] == str(work / "docs")
+    assert record["trash"] == str(trash / "files" / "docs") and record["tree"]  # fingerprinted
     assert (trash / "files" / "docs" / "b.md").exists()
     assert f"Path={work / 'docs'}" in (trash / "info" / "docs.trashinfo").read_text()
 
@@ -325,7 +327,7 @@ def test_each_tool_declares_its_risk_and_path_parameters():
         files.list_dir, files.find_files, files.read_file, files.write_file, files.create_folder, files.move,
         files.copy, files.delete, files.open_path, files.disk_usage)}
     assert declared == {
-        "list_dir": ("read", ("path",), False), "find_files": ("read", ("root",), False),
+        "list_dir": ("read", ("path",), True), "find_files": ("read", ("root",), True),
         "read_file": ("read", ("path",), True), "write_file": ("write", ("path",), False),
         "create_folder": ("write", ("path",), False), "move": ("write", ("src", "dst"), False),
         "copy": ("write", ("src", "dst"), False), "delete": ("destructive", ("path",), False),

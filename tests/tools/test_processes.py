@@ -152,17 +152,17 @@ def test_kill_by_name_refuses_too_many_matches(spawn: Spawn) -> None:
     ],
 )
 def test_kill_refuses_pagemind_its_ancestors_and_the_system(args: dict[str, int], expected: str) -> None:
-    assert kill_process.call(args).startswith(f"Error: PermissionError: {expected}")
+    assert kill_process.call(args).startswith(f"Error: {expected}")
     assert psutil.pid_exists(os.getpid()) and psutil.pid_exists(os.getppid())
 
 
 def test_kill_refuses_every_ancestor_and_its_own_name() -> None:
     for ancestor in psutil.Process().parents():
         refusal = kill_process.call({"pid": ancestor.pid})
-        assert refusal.startswith(f"Error: PermissionError: refused to end pid {ancestor.pid}")
+        assert refusal.startswith(f"Error: refused to end pid {ancestor.pid}")
     own = psutil.Process().name()
     result = kill_process.call({"name": own})
-    assert result.startswith("Error: PermissionError: refused"), result
+    assert result.startswith("Error: refused"), result
 
 
 def test_kill_argument_errors() -> None:

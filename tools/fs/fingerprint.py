@@ -55,3 +55,25 @@ def _line(root: Path, item: Path) -> tuple[str, bytes]:
         kind = "special"
     line = f"{os.path.relpath(item, root)}\0{kind}\0{stat.S_IMODE(info.st_mode):o}\0{payload}\n"
     return kind, line.encode("utf-8", "surrogateescape")
+
+
+def fingerprint(path: Path) -> dict[str, str | None]:
+    """What identifies ``path``'s content later: a link's target, a file's hash, or a folder's tree hash."""
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        return {"link": os.readlink(path)}
+    if stat.S_ISDIR(info.st_mode):
+        return {"sha256": None, "tree": tree_hash(path)}
+    return {"sha256": file_sha256(path)}
+
+
+def matches(path: Path, recorded: dict[str, object]) -> bool:
+    """Whether ``path`` still has the fingerprint ``recorded`` (a record without one matches nothing)."""
+    keys = [key for key in ("link", "sha256", "tree") if recorded.get(key) is not None]
+    if not keys:
+        return False
+    try:
+        now = fingerprint(path)
+    except OSError:
+        return False
+    return all(now.get(key) == recorded[key] for key in keys)

@@ -1,4 +1,9 @@
-"""Paths from the model's arguments, resolved exactly as the safety policy resolved them, and checked."""
+"""The one path resolver: the permission gate judges what it returns, and the tools act on exactly that.
+
+A path from the model (or the user) is resolved once, by :func:`resolve`, when the gate judges the
+call; the tool is handed the resolved :class:`~pathlib.Path` and never resolves the text again.
+The checks below take resolved paths.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,39 @@ import os
 from pathlib import Path
 
 
-def resolve(text: str, *, follow_link: bool = True) -> Path:
+def resolve(text: str | os.PathLike[str], *, follow_link: bool = True) -> Path:
     """The absolute path: ``~`` expanded, relative to the home folder, ``..`` and symlinks resolved.
 
     With ``follow_link`` False a final symlink is kept as it is (moving or trashing a link acts on
-    the link, never on what it points to).
+    the link, never on what it points to). A blank path is refused: it would otherwise name the
+    home folder itself.
     """
-    path = Path(os.path.expanduser(text))
+    raw = os.fspath(text)
+    if not raw.strip():
+        raise ValueError("the path is blank")
+    if "\0" in raw:
+        raise ValueError("the path contains a NUL character")
+    path = Path(os.path.expanduser(raw))
     if not path.is_absolute():
-        path = Path.home() / path
+        path = home() / path
     if follow_link or path.name in ("", ".", ".."):
         return Path(os.path.realpath(path))
     return Path(os.path.realpath(path.parent)) / path.name
+
+
+def home() -> Path:
+    """The user's home folder as given (``$HOME``), not resolved."""
+    return Path.home()
+
+
+def real_home() -> Path:
+    """The home folder with every symlink resolved (``$HOME`` may itself be a link)."""
+    return Path(os.path.realpath(Path.home()))
+
+
+def inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or below it (both resolved)."""
+    return path == folder or folder in path.parents
 
 
 def existing(path: Path) -> Path:
@@ -35,8 +61,8 @@ def existing_folder(path: Path) -> Path:
 
 
 def movable(path: Path) -> Path:
-    """``path``, which must not be a filesystem root or the home folder itself."""
-    if path == path.parent or path == Path.home().resolve():
+    """``path``, which must not be a filesystem root, the home folder or a folder holding it."""
+    if path == path.parent or inside(real_home(), path):
         raise PermissionError(f"{path} is not to be moved or deleted")
     return path
 
@@ -46,7 +72,7 @@ def destination(source: Path, target: Path) -> Path:
 
     Refuses to replace anything, to write into a missing folder, or to put a folder inside itself.
     """
-    if target.is_dir():
+    if target.is_dir() and not target.is_symlink():
         target = target / source.name
     if os.path.lexists(target):
         raise FileExistsError(f"{target} already exists; nothing was replaced (choose another name)")
