@@ -44,6 +44,9 @@ def undo(record: dict[str, Any], roots: Sequence[Path] | None = None) -> str:
         raise UndoRefused(f"an effect of kind {kind!r} cannot be undone")
     allowed = list(roots) if roots is not None else [resolve(r) for r in settings.load().allowed_roots if r.strip()]
     try:
+        missing = [key for key in _PATHS[kind] if key not in record]
+        if missing:
+            raise KeyError(missing[0])
         for key in _PATHS[kind]:
             _check(record, key, allowed)
         return _UNDO[kind](record)

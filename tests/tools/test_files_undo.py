@@ -138,5 +138,7 @@ def test_unknown_malformed_and_unverifiable_records_are_refused(tmp_path: Path):
         undo({"kind": "moved", "src": "/x"})
     (tmp_path / "f.txt").write_text("x")
     with pytest.raises(UndoRefused, match="cannot tell whether .*f.txt was edited since"):
+        undo({"kind": "created", "path": str(tmp_path / "f.txt"), "sha256": None}, roots=[tmp_path])
+    with pytest.raises(UndoRefused, match="f.txt is outside the allowed folders"):
         undo({"kind": "created", "path": str(tmp_path / "f.txt"), "sha256": None})
     assert (tmp_path / "f.txt").exists()
