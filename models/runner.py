@@ -38,6 +38,10 @@ _ERRORS = {
 
 
 # -- the child side ----------------------------------------------------------------------------
+class _ParentGone(Exception):
+    """The app at the other end of the pipe is gone (it exited or was killed): stop, quietly."""
+
+
 class _Server:
     def __init__(self, conn: Connection, debug: bool) -> None:
         self.conn = conn
@@ -50,14 +54,19 @@ class _Server:
 
     def send(self, message: tuple[Any, ...]) -> None:
         with self.send_lock:
-            self.conn.send(message)
+            try:
+                self.conn.send(message)
+            except (EOFError, OSError) as exc:  # BrokenPipeError and friends: nobody is listening
+                raise _ParentGone(str(exc)) from None
 
     def read(self) -> None:
-        """Reader thread: cancellations act at once, everything else is queued in order."""
+        """Reader thread: cancellations act at once, everything else is queued in order. When the
+        app goes away, the request in flight is cancelled and the runner stops after it."""
         while True:
             try:
                 op, req, kwargs = self.conn.recv()
             except (EOFError, OSError):
+                self.cancel_flag.set()
                 self.inbox.put(None)
                 return
             if op == "cancel":
@@ -68,21 +77,29 @@ class _Server:
 
     def run(self) -> None:
         threading.Thread(target=self.read, daemon=True, name="runner-reader").start()
-        while (item := self.inbox.get()) is not None:
-            op, req, kwargs = item
-            self.current = req
-            self.cancel_flag.clear()
-            try:
-                value = self.handle(op, req, kwargs)
-            except errors.ModelError as exc:
-                self.send(("err", req, type(exc).__name__, str(exc)))
-            except Exception as exc:  # a bug must reach the caller, not kill the runner
-                log.exception("runner request %s failed", op)
-                self.send(("err", req, "ModelError", f"{op} failed: {type(exc).__name__}: {exc}"))
-            else:
-                self.send(("ok", req, value))
-            if op == "shutdown":
-                return
+        try:
+            while (item := self.inbox.get()) is not None:
+                op, req, kwargs = item
+                self.current = req
+                self.cancel_flag.clear()
+                self.answer(op, req, kwargs)
+                if op == "shutdown":
+                    return
+        except _ParentGone:
+            return  # the app is gone: nothing to report to, and nothing to print
+
+    def answer(self, op: str, req: int, kwargs: dict[str, Any]) -> None:
+        try:
+            value = self.handle(op, req, kwargs)
+        except _ParentGone:
+            raise
+        except errors.ModelError as exc:
+            self.send(("err", req, type(exc).__name__, str(exc)))
+        except Exception as exc:  # a bug must reach the caller, not kill the runner
+            log.exception("runner request %s failed", op)
+            self.send(("err", req, "ModelError", f"{op} failed: {type(exc).__name__}: {exc}"))
+        else:
+            self.send(("ok", req, value))
 
     def handle(self, op: str, req: int, kwargs: dict[str, Any]) -> Any:
         if op == "ping":

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import gguf
+import psutil
 import pytest
 
 from models import synthetic
@@ -204,3 +208,32 @@ def test_the_app_side_never_imports_llama_cpp():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                             cwd=Path(__file__).resolve().parents[2])
     assert result.returncode == 0, result.stderr
+
+
+ORPHAN = """
+import sys
+from models.local import LocalChatModel
+model = LocalChatModel(sys.argv[1], n_ctx=512)
+print(model.runner.pid, flush=True)
+while True:  # generate until killed
+    model.generate("tell a very long story", max_tokens=400, on_token=lambda text: None)
+"""
+
+
+@pytest.mark.slow
+def test_a_runner_whose_app_was_killed_exits_quietly(tiny_gguf: Path, tmp_path: Path):
+    """The app is SIGKILLed while its runner streams tokens: the runner stops, with nothing on stderr."""
+    errors = tmp_path / "stderr.txt"
+    with open(errors, "w") as stderr:
+        app = subprocess.Popen([sys.executable, "-c", ORPHAN, str(tiny_gguf)], stdout=subprocess.PIPE,
+                               stderr=stderr, text=True, cwd=Path(__file__).resolve().parents[2])
+        runner = int(app.stdout.readline())
+        time.sleep(1.0)  # it is generating now
+        app.kill()
+        app.wait()
+        app.stdout.close()
+        deadline = time.monotonic() + 30
+        while psutil.pid_exists(runner) and psutil.Process(runner).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline, "the orphaned runner kept running"
+            time.sleep(0.1)
+    assert errors.read_text() == ""
