@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from app.cli import handed
 from app.memory.core import CoreMemoryError
 from app.memory.store import MemoryStore
 
@@ -18,7 +19,7 @@ from app.memory.store import MemoryStore
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("memory", help="show, edit and search Pagemind's memory")
     actions = parser.add_subparsers(dest="memory_command", required=True)
-    actions.add_parser("show", help="the core blocks and the size of each tier")
+    actions.add_parser("show", help="the core blocks and the size of each tier").set_defaults(on_memory=on_memory)
     edit = actions.add_parser("edit", help="edit a core block in $EDITOR")
     edit.add_argument("label")
     search = actions.add_parser("search", help="search recall or archival memory")
@@ -26,20 +27,33 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     search.add_argument("--tier", choices=["recall", "archival"], default="recall")
     search.add_argument("--page", type=int, default=1, help="page number, from 1")
     search.add_argument("--json", action="store_true", help="print a JSON list")
+    search.set_defaults(on_memory=on_memory)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    command = {"show": _show, "edit": _edit, "search": _search}[args.memory_command]
+    """``show`` and ``search`` are answered by the running app when it runs (app/cli/handed.py)."""
+    if args.memory_command == "edit":
+        return _here(args)
+    return handed.run(args, lambda: _here(args))
+
+
+def _here(args: argparse.Namespace) -> int:
     needs_embedder = args.memory_command == "search"
     store = MemoryStore.open_default() if needs_embedder else MemoryStore.open()
+    try:
+        return on_memory(store, args)
+    finally:
+        store.close()
+
+
+def on_memory(store: MemoryStore, args: argparse.Namespace) -> int:
+    command = {"show": _show, "edit": _edit, "search": _search}[args.memory_command]
     try:
         return command(store, args)
     except CoreMemoryError as exc:
         print(f"pagemind: {exc}", file=sys.stderr)
         return 2
-    finally:
-        store.close()
 
 
 def _show(store: MemoryStore, args: argparse.Namespace) -> int:

@@ -204,11 +204,37 @@ def _quit_on_signals(desktop: DesktopApp) -> None:
     wake.start(250)
 
 
+STARTUP_CHECK_SECONDS = 60
+"""How long --startup-check waits for memory to open before it reports failure."""
+
+
 def _report_start(desktop: DesktopApp) -> None:
-    """Print how long the window took to show, measured from the process's start, then quit."""
+    """Print how long the window took to show, measured from the process's start; then wait for
+    memory to open and quit: 0 when it opened (a repair it needed is printed), 1 when it did not."""
     import psutil
 
     QApplication.processEvents()
     shown = time.time() - psutil.Process().create_time()
     print(f"window shown after {shown:.2f} s", flush=True)
-    desktop.quit()
+
+    done: list[int] = []
+
+    def finish(code: int, line: str = "") -> None:
+        if done:
+            return
+        done.append(code)
+        if line:
+            print(f"pagemind: {line}", file=sys.stderr, flush=True)
+        desktop.shutdown()
+        QApplication.exit(code)
+
+    def opened() -> None:
+        memory = desktop.bridge.host.memory
+        finish(0, memory.db.notice or "" if memory is not None else "")
+
+    desktop.bridge.ready.connect(opened)
+    desktop.bridge.error.connect(lambda text: desktop.bridge.host.memory is None and finish(1, text))
+    if desktop.bridge.is_ready:
+        opened()
+    QTimer.singleShot(STARTUP_CHECK_SECONDS * 1000,
+                      lambda: finish(1, f"memory did not open within {STARTUP_CHECK_SECONDS} s"))

@@ -9,6 +9,7 @@ to ``failed``) on the GUI thread, so no widget ever waits on the database or the
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -134,6 +135,27 @@ class Bridge(QObject):
     def answer(self, answer: str) -> None:
         """Answer the pending confirmation: "once", "always" or "deny"."""
         self.host.answer(answer)
+
+    def run_command(self, argv: list[str], write: Callable[[str, str], None],
+                    done: Callable[[int], None]) -> threading.Event:
+        """Run a command handed over from the command line (app/cli/handed.py) on a thread of its
+        own; ``write(stream, text)`` and ``done(exit code)`` run on the GUI thread. Returns the
+        event to set when the client goes away (a follow stops then)."""
+        stopped = threading.Event()
+
+        def work() -> None:
+            from app.cli import handed
+
+            if not self.host.wait_ready(60):
+                self._deliver.emit(lambda: write("err", "pagemind: Pagemind's memory is not open yet\n"))
+                self._deliver.emit(lambda: done(2))
+                return
+            code = handed.serve(argv, self.host, lambda stream, text: self._deliver.emit(lambda: write(stream, text)),
+                                stopped)
+            self._deliver.emit(lambda: done(code))
+
+        threading.Thread(target=work, name="handed-command", daemon=True).start()
+        return stopped
 
     # -- core memory -----------------------------------------------------------------------------
     def core_blocks(self, done: Done, failed: Failed | None = None) -> None:

@@ -2,8 +2,11 @@
 QLocalServer; a second launch, or ``python main.py ask``, hands its request over and exits.
 
 The protocol is JSON lines (app/cli/handoff.py is the client): the client sends one request,
-``{"op": "show"}`` or ``{"op": "ask", "text": ..., "kind": "user"|"quick"}``; for "ask" the
-server answers with each step of the turn as a line, then ``{"kind": "done", ...}``.
+``{"op": "show"}``, ``{"op": "ask", "text": ..., "kind": "user"|"quick"}`` or
+``{"op": "command", "argv": [...]}``; for "ask" the server answers with each step of the turn as
+a line, then ``{"kind": "done", ...}``; for "command" (a command line that needs the memory this
+app holds, app/cli/handed.py) with ``{"kind": "output", "stream": "out"|"err", "text": ...}``
+lines, then ``{"kind": "done", "code": N}``.
 
 Only this user's processes are served: the socket lives in a folder only they can enter
 (paths.instance_address), Qt makes the socket itself theirs (UserAccessOption), and each
@@ -110,6 +113,9 @@ class InstanceServer(QObject):
             self._reply(socket, {"kind": "shown"}, close=True)
         elif op == "ask":
             self._ask(socket, str(request.get("text", "")), str(request.get("kind", "user")))
+        elif op == "command" and isinstance(request.get("argv"), list) and all(
+                isinstance(word, str) for word in request["argv"]):
+            self._command(socket, request["argv"])
         else:
             self._reply(socket, {"kind": "error", "text": f"unknown op {op!r}"}, close=True)
 
@@ -126,6 +132,13 @@ class InstanceServer(QObject):
             self.bridge.send(text, kind, step, done)
         except ValueError as exc:
             self._reply(socket, {"kind": "error", "text": str(exc)}, close=True)
+
+    def _command(self, socket: QLocalSocket, argv: list[str]) -> None:
+        """A command of the command line that needs the memory this app holds (app/cli/handed.py)."""
+        stopped = self.bridge.run_command(
+            argv, lambda stream, text: self._reply(socket, {"kind": "output", "stream": stream, "text": text}),
+            lambda code: self._reply(socket, {"kind": "done", "code": code}, close=True))
+        socket.disconnected.connect(stopped.set)
 
     @staticmethod
     def _reply(socket: QLocalSocket, value: dict[str, Any], close: bool = False) -> None:

@@ -154,12 +154,26 @@ class Host:
         self._turn_thread.start()
         self.listener.on_ready()
         self.listener.on_state("idle")
+        notice = getattr(self.memory.db, "notice", None)
+        if notice:
+            self.listener.on_error(notice)
+        threading.Thread(target=self._backfill, name="backfill", daemon=True).start()
         if self._ingest_enabled:
             self._start_ingest()
         conf = settings.load()
         if conf.heartbeat_minutes > 0:
             self.heartbeat = HeartbeatTimer(conf.heartbeat_minutes, self.post_system).start()
         self.load_model()
+
+    def _backfill(self) -> None:
+        """Embed, a few at a time, the messages that are searchable by words only."""
+        while not self._closed.is_set():
+            try:
+                if not self.memory.recall.backfill_vectors():
+                    return
+            except Exception:  # noqa: BLE001 - words still find them; try again at the next start
+                log.warning("messages could not be embedded", exc_info=True)
+                return
 
     def _start_ingest(self) -> None:
         from app.ingest.service import IngestService

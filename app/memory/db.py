@@ -1,4 +1,4 @@
-"""Open Pagemind's DuckDB file: create it, migrate it, and recover from a damaged WAL.
+"""Pagemind's DuckDB file: opened (app/memory/opening.py), migrated, shared by the kernel's threads.
 
 One process writes the database (DESIGN.md decision 9). ``Database`` wraps the connection with a
 lock, so the kernel's threads share it safely, and gives short-lived cursors for reads.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
-import os
 import threading
 from pathlib import Path
 from typing import Any, Iterator, cast
@@ -18,6 +17,9 @@ import duckdb
 
 from app import paths
 from app.memory.migrations import MIGRATIONS
+from app.memory.opening import DatabaseError, DatabaseLocked, connect
+
+__all__ = ["Database", "DatabaseError", "DatabaseLocked", "columns_view", "migrate", "storable"]
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +70,6 @@ class _Storing:
         return getattr(self._conn, name)
 
 
-class DatabaseError(RuntimeError):
-    """The database cannot be opened or used; the message says why and what to do."""
-
-
 def schema_version(conn: duckdb.DuckDBPyConnection) -> int:
     exists = conn.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
@@ -113,34 +111,13 @@ def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
     return current
 
 
-def _connect(path: Path) -> duckdb.DuckDBPyConnection:
-    try:
-        return duckdb.connect(str(path))
-    except duckdb.Error as exc:
-        wal = path.with_name(path.name + ".wal")
-        if not wal.exists():
-            raise DatabaseError(f"cannot open the database {path}: {exc}") from None
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        kept = wal.with_name(f"{wal.name}.damaged-{stamp}")
-        os.replace(wal, kept)
-        log.warning(
-            "the database's write-ahead log was damaged (%s); it was moved to %s and the database "
-            "opened without it: changes after the last checkpoint may be missing",
-            str(exc).splitlines()[0], kept,
-        )
-        try:
-            return duckdb.connect(str(path))
-        except duckdb.Error as again:
-            raise DatabaseError(f"cannot open the database {path}: {again}") from None
-
-
 class Database:
     """The one DuckDB connection of this process, migrated to the current schema."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path is not None else paths.data_dir() / DB_FILE
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = _connect(self.path)
+        self.conn, self.notice = connect(self.path)  # notice: what had to be repaired, for the user
         self.lock = threading.RLock()
         try:
             self.version = migrate(self.conn)

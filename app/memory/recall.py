@@ -94,13 +94,31 @@ class Recall:
             return f"{message.tool_name} {message.tool_args} {message.content}"
         return message.content
 
-    def backfill_vectors(self) -> int:
-        """Embed messages that were indexed without a vector; returns how many."""
-        ids = self.index.missing_vectors(CORPUS)
+    def repair(self) -> int:
+        """Index what was committed but never indexed (the process died between the two); returns
+        how many messages were mended. Run at every start."""
+        rows = self.db.fetchall(
+            "SELECT m.id FROM messages m ANTI JOIN doc_lengths l ON l.corpus = ? AND l.item_id = m.id ORDER BY m.id",
+            [CORPUS])
+        unindexed = [row[0] for row in rows]
+        if unindexed:
+            self._index(self.get_many(unindexed))
+        return len(unindexed)
+
+    def backfill_vectors(self, most: int = 64) -> int:
+        """Embed up to ``most`` messages that were indexed without a vector (the embedder was down,
+        or another one was chosen since); returns how many. Call it again until it returns 0."""
+        if self.index.embedder is None:
+            return 0
+        ids = self.index.missing_vectors(CORPUS)[:most]
         if not ids:
             return 0
         messages = self.get_many(ids)
-        self.index.add(CORPUS, [(m.id, self._searchable(m)) for m in messages])
+        try:
+            self.index.add(CORPUS, [(m.id, self._searchable(m)) for m in messages])
+        except ModelError as exc:
+            log.warning("messages stay searchable by words only until they can be embedded: %s", exc)
+            return 0
         return len(messages)
 
     def get_many(self, ids: Sequence[int]) -> list[Message]:

@@ -66,6 +66,9 @@ class MemoryStore:
                 log.warning("the embedder cannot be loaded (%s); searching by words only", exc)
         store = cls(Database(path), embedder, embedder.info.file_hash if embedder else "")
         store.embedder = embedder
+        mended = store.recall.repair()
+        if mended:
+            log.info("indexed %d messages that were committed but not yet searchable", mended)
         return store
 
     def sizes(self) -> dict[str, int]:

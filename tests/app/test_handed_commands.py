@@ -1,0 +1,95 @@
+"""While the app runs it holds the database: the commands that read memory or feed indexing are
+answered by it, through the real single-instance socket, and nothing of its log is touched."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from app import settings
+from app.cli import handoff
+from app.memory.store import MemoryStore
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def running_app(pagemind_home: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The real app (offscreen) with a watched folder of two notes; yields the environment."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "garage.txt").write_text("Call the garage about the brakes on Friday.\n")
+    (notes / "tea.md").write_text("# Tea\nThe user likes green tea in the afternoon.\n")
+    conf = settings.load()
+    conf.setup_done, conf.watched_folders = True, [str(notes)]
+    settings.save(conf)
+    env = {**os.environ, "PAGEMIND_HOME": str(pagemind_home), "QT_QPA_PLATFORM": "offscreen",
+           "PYTHONPATH": str(ROOT)}
+    log = (tmp_path / "app.log").open("w")
+    app = subprocess.Popen([sys.executable, str(ROOT / "main.py")], cwd=ROOT, env=env, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 60
+        while not handoff.running():
+            assert app.poll() is None and time.monotonic() < deadline, (tmp_path / "app.log").read_text()
+            time.sleep(0.2)
+        yield env
+    finally:
+        app.send_signal(signal.SIGTERM)
+        app.wait(timeout=60)
+        log.close()
+
+
+def cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *argv], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_read_commands_are_answered_by_the_running_app(running_app: dict[str, str], pagemind_home: Path):
+    asked = cli(running_app, "ask", "list ~")
+    assert asked.returncode == 0, asked.stderr
+    shown = cli(running_app, "memory", "show")
+    assert shown.returncode == 0 and "[persona]" in shown.stdout and "recall messages" in shown.stdout, shown.stderr
+    found = cli(running_app, "memory", "search", "list")
+    assert found.returncode == 0 and "list ~" in found.stdout, found.stderr
+    journal = cli(running_app, "undo", "--list")
+    assert journal.returncode == 0, journal.stderr
+    bad = cli(running_app, "memory", "search", "--tier", "nowhere", "x")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+    assert not list((pagemind_home / "data").glob("*.damaged-*"))
+    assert "Traceback" not in shown.stderr + found.stderr + journal.stderr
+
+
+def test_the_memory_the_app_wrote_is_all_there_after_the_commands(running_app: dict[str, str], pagemind_home: Path):
+    for n in range(3):
+        cli(running_app, "ask", f"list ~ please {n}")  # no model: answered with a note, and committed
+        assert cli(running_app, "memory", "show").returncode == 0
+    os.kill(_app_pid(pagemind_home), signal.SIGKILL)  # a crash: only what was committed counts
+    time.sleep(1)
+    store = MemoryStore.open(pagemind_home / "data" / "pagemind.duckdb")
+    try:
+        said = [m.content for m in store.recall.in_context("main") if m.role == "user"]
+    finally:
+        store.close()
+    assert [f"list ~ please {n}" for n in range(3)] == said[-3:]
+
+
+def _app_pid(pagemind_home: Path) -> int:
+    import psutil
+
+    for process in psutil.process_iter(["cmdline", "environ"]):
+        try:
+            cmdline = process.info["cmdline"] or []
+            environ = process.info["environ"] or {}
+        except psutil.Error:
+            continue
+        if cmdline[-1:] == [str(ROOT / "main.py")] and environ.get("PAGEMIND_HOME") == str(pagemind_home):
+            return process.pid
+    raise AssertionError("the app process was not found")
