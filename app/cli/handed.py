@@ -25,9 +25,12 @@ Write = Callable[[str, str], None]
 """(stream, text): "out" or "err", and what was printed there."""
 
 
-def run(args: argparse.Namespace, local: Callable[[], int]) -> int:
-    """Hand the command to the running app (it prints here); with no app running, run ``local()``."""
-    argv = getattr(args, "argv", None)
+def run(args: argparse.Namespace, local: Callable[[], int], argv: list[str] | None = None) -> int:
+    """Hand the command to the running app (it prints here); with no app running, run ``local()``.
+
+    ``argv``: the command line to hand over, when it differs from the one typed (paths made absolute).
+    """
+    argv = argv if argv is not None else getattr(args, "argv", None)
     if argv is None:
         return local()
     last = handoff.send({"op": "command", "argv": argv}, _show)

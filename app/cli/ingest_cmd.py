@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
+import stat
 import sys
 import threading
 from pathlib import Path
 
 from app import paths, settings
+from app.cli import handed, ingest_handed
 from app.cli.progress import ProgressBar
 from app.ingest import folders
 from app.ingest.ignore import IgnoreRules
 from app.ingest.pipeline import Pipeline, Summary
+from app.memory.documents import path_text
 from app.memory.store import MemoryStore
 
 MAX_PROBLEMS_SHOWN = 20
@@ -22,7 +27,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     index = sub.add_parser("index", help="index a folder or file now, with a progress bar")
     index.add_argument("path")
     index.add_argument("--json", action="store_true", help="print the summary as JSON")
-    index.set_defaults(func=run_index)
+    index.set_defaults(func=run_index, on_app=ingest_handed.index)
 
     watch = sub.add_parser("watch", help="add, list or remove watched folders; --follow keeps them indexed")
     watch.add_argument("path", nargs="?", help="a folder to watch (indexed now, then kept current)")
@@ -31,14 +36,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     watch.add_argument("--no-index", action="store_true", help="add the folder without indexing it now")
     watch.add_argument("--follow", action="store_true", help="keep watching in the foreground until Ctrl+C")
     watch.add_argument("--json", action="store_true", help="with --list: print JSON")
-    watch.set_defaults(func=run_watch)
+    watch.set_defaults(func=run_watch, on_app=ingest_handed.watch)
 
     search = sub.add_parser("search", help="search the indexed documents")
     search.add_argument("query")
     search.add_argument("--k", type=int, default=5, help="how many hits (default 5)")
     search.add_argument("--page", type=int, default=1, help="page number, from 1")
     search.add_argument("--json", action="store_true", help="print a JSON list of hits")
-    search.set_defaults(func=run_search)
+    search.set_defaults(func=run_search, on_memory=search_on)
 
 
 def _fail(message: str) -> int:
@@ -83,7 +88,7 @@ def _print_summary(summary: Summary, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"counts": summary.counts, "chunks": summary.chunks, "embedded": summary.embedded,
                           "bytes": summary.bytes, "seconds": round(summary.seconds, 3),
-                          "problems": [{"path": p, "reason": r} for p, r in summary.problems]}))
+                          "problems": [{"path": path_text(p), "reason": r} for p, r in summary.problems]}))
         return
     counts = summary.counts
     parts = [f"{counts.get(k, 0):,} {k}" for k in ("indexed", "unchanged", "moved", "removed", "skipped", "failed")
@@ -94,33 +99,72 @@ def _print_summary(summary: Summary, as_json: bool) -> None:
         print(f"{', '.join(parts)}; {summary.chunks:,} chunks ({summary.embedded:,} embedded, "
               f"{summary.chunks - summary.embedded:,} reused), {summary.bytes / 1e6:.1f} MB in {summary.seconds:.1f} s")
     for path, reason in summary.problems[:MAX_PROBLEMS_SHOWN]:
-        print(f"  {path}: {reason}")
+        print(f"  {path_text(path)}: {reason}")
     if len(summary.problems) > MAX_PROBLEMS_SHOWN:
         print(f"  ... and {len(summary.problems) - MAX_PROBLEMS_SHOWN:,} more (`watch --list` shows each folder)")
 
 
+_NOT_INDEXABLE = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
+                  (stat.S_ISBLK, "a device"))
+
+
+def _index_target(given: str) -> tuple[Path | None, str]:
+    """The resolved folder or file to index, or None and why it cannot be indexed."""
+    shown = Path(os.path.abspath(Path(given).expanduser()))
+    try:
+        path = shown.resolve()
+        info = path.stat()
+    except RuntimeError:  # Path.resolve() before Python 3.13
+        return None, f"{path_text(str(shown))} is a symlink loop; nothing was indexed"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return None, f"{path_text(str(shown))} is a symlink loop; nothing was indexed"
+        if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+            return None, f"{path_text(str(shown.resolve()))} does not exist"
+        return None, f"cannot read {path_text(str(shown))}: {exc.strerror or exc}; nothing was indexed"
+    for test, kind in _NOT_INDEXABLE:
+        if test(info.st_mode):
+            return None, f"{path_text(str(path))} is {kind}, not a folder or a document; nothing was indexed"
+    return path, ""
+
+
 def run_index(args: argparse.Namespace) -> int:
-    path = Path(args.path).expanduser().resolve()
-    if not path.exists():
-        return _fail(f"{path} does not exist")
+    """Indexed here, or by the running app's own ingestion when it runs (app/cli/handed.py)."""
+    path, problem = _index_target(args.path)
+    if path is None:
+        return _fail(problem)
     try:
         folders.check_indexable(path)
     except folders.FolderError as exc:
         return _fail(str(exc))
+    return handed.run(args, lambda: _index_here(path, args.json),
+                      argv=["index", str(path), *(["--json"] if args.json else [])])
+
+
+def _index_here(path: Path, as_json: bool) -> int:
     memory = MemoryStore.open_default()
     try:
-        return _index(memory, path, args.json)
+        return _index(memory, path, as_json)
     finally:
         memory.close()
 
 
 def run_watch(args: argparse.Namespace) -> int:
+    """Done here, or by the running app when it runs: it holds the memory and watches the folders."""
+    if not (args.path or args.remove or args.list or args.follow):
+        return _fail("give a folder to watch, or --list, --remove PATH or --follow")
+    argv = list(args.argv) if getattr(args, "argv", None) else None
+    if argv is not None:  # the app's working folder is not this one: paths go over absolute
+        for given in filter(None, (args.path, args.remove)):
+            argv = [str(Path(os.path.abspath(os.path.expanduser(word)))) if word == given else word for word in argv]
+    return handed.run(args, lambda: _watch_here(args), argv=argv)
+
+
+def _watch_here(args: argparse.Namespace) -> int:
     if args.remove:
         return _remove(args.remove)
     if args.list:
         return _list(args.json)
-    if not args.path and not args.follow:
-        return _fail("give a folder to watch, or --list, --remove PATH or --follow")
     memory = MemoryStore.open_default()
     try:
         if args.path:
@@ -157,13 +201,19 @@ def _remove(path: str) -> int:
 def _list(as_json: bool) -> int:
     memory = MemoryStore.open()
     try:
-        rows = []
-        for folder in folders.watched():
-            problems = [d for d in memory.documents.under(str(folder)) if d.status != "indexed"]
-            rows.append({**folders.report(memory, folder),
-                         "problems": [{"path": d.path, "status": d.status, "reason": d.error} for d in problems]})
+        return list_on(memory, as_json)
     finally:
         memory.close()
+
+
+def list_on(memory: MemoryStore, as_json: bool) -> int:
+    """Print the watched folders and what is indexed in each, from ``memory``."""
+    rows = []
+    for folder in folders.watched():
+        problems = [d for d in memory.documents.under(str(folder)) if d.status != "indexed"]
+        rows.append({**folders.report(memory, folder), "folder": path_text(str(folder)),
+                     "problems": [{"path": path_text(d.path), "status": d.status, "reason": d.error}
+                                  for d in problems]})
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -185,9 +235,10 @@ def _follow(memory: MemoryStore) -> int:
     roots = folders.watched()
     if not roots:
         return _fail(f"no watched folders; add one with `{paths.launcher()} watch PATH`")
-    service = IngestService(memory, on_document=lambda path, n: print(f"indexed {path} ({n} chunks)", flush=True),
-                            on_summary=lambda s: s.problems and print("\n".join(f"  {p}: {r}" for p, r in s.problems),
-                                                                      flush=True))
+    service = IngestService(memory, on_document=lambda path, n: print(f"indexed {path_text(path)} ({n} chunks)",
+                                                                       flush=True),
+                            on_summary=lambda s: s.problems and print(
+                                "\n".join(f"  {path_text(p)}: {r}" for p, r in s.problems), flush=True))
     print(f"keeping {len(roots)} folder(s) indexed; Ctrl+C stops", flush=True)
     service.start()
     try:
@@ -200,18 +251,27 @@ def _follow(memory: MemoryStore) -> int:
 
 
 def run_search(args: argparse.Namespace) -> int:
+    """Answered by the running app when it runs (app/cli/handed.py), else here."""
     if not args.query.strip():
         return _fail("the search query is empty")
     if not 1 <= args.k <= 100:
         return _fail("--k must be between 1 and 100")
     if args.page < 1:
         return _fail("--page starts at 1")
+    return handed.run(args, lambda: _search_here(args))
+
+
+def _search_here(args: argparse.Namespace) -> int:
     memory = MemoryStore.open_default()
     try:
-        found = memory.documents.search(args.query, page=args.page - 1, size=args.k)
-        indexed = memory.documents.counts().get("indexed", 0)
+        return search_on(memory, args)
     finally:
         memory.close()
+
+
+def search_on(memory: MemoryStore, args: argparse.Namespace) -> int:
+    found = memory.documents.search(args.query, page=args.page - 1, size=args.k)
+    indexed = memory.documents.counts().get("indexed", 0)
     if args.json:
         print(json.dumps([hit.as_json() for hit in found.items], ensure_ascii=False))
         return 0
@@ -221,7 +281,7 @@ def run_search(args: argparse.Namespace) -> int:
         return 0
     print(found.header())
     for rank, hit in enumerate(found.items, start=(args.page - 1) * args.k + 1):
-        print(f"{rank}. {hit.path} (score {hit.score:.4f}, characters {hit.start}-{hit.end})")
+        print(f"{rank}. {path_text(hit.path)} (score {hit.score:.4f}, characters {hit.start}-{hit.end})")
         print(f"   {hit.snippet(args.query)}")
     return 0
 

@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
     QTableWidgetItem, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
 )
 
+from app.memory.documents import path_text
+
 ERROR_STYLE = "color: #c62828;"
 MAX_FILES_SHOWN = 2000
 """Files listed under one folder in the documents tree; the rest are counted in one row."""
@@ -196,12 +198,12 @@ class SearchPane(Tab):
 
 
 def hit_line(hit: Any, query: str) -> str:
-    return f"{hit.path}: {one_line(hit.snippet(query), 200)}"
+    return f"{path_text(hit.path)}: {one_line(hit.snippet(query), 200)}"
 
 
 def hit_text(hit: Any) -> str:
     title = f" ({hit.title})" if hit.title else ""
-    return f"{hit.path}{title}, characters {hit.start}-{hit.end}\n\n{hit.text}"
+    return f"{path_text(hit.path)}{title}, characters {hit.start}-{hit.end}\n\n{hit.text}"
 
 
 class DocumentsTab(Tab):
@@ -274,9 +276,9 @@ class DocumentsTab(Tab):
             item.setData(0, Qt.ItemDataRole.UserRole, folder)
             files = row["files"]
             for doc in files[:MAX_FILES_SHOWN]:
-                child = QTreeWidgetItem([self._relative(doc.path, folder), doc.status, str(doc.n_chunks),
+                child = QTreeWidgetItem([path_text(self._relative(doc.path, folder)), doc.status, str(doc.n_chunks),
                                          doc.error or ""])
-                child.setToolTip(0, doc.path)
+                child.setToolTip(0, path_text(doc.path))
                 child.setToolTip(3, doc.error or "")
                 item.addChild(child)
             if len(files) > MAX_FILES_SHOWN:

@@ -41,6 +41,29 @@ _BOMS = (  # UTF-32 first: its little-endian BOM begins with the UTF-16 one
     (codecs.BOM_UTF16_BE, "utf-16-be", "utf-16"),
 )
 _ALLOWED_CONTROLS = frozenset("\t\n\r\f\b\x1b")
+_UTF8_SHARE = 0.8
+"""Bytes that are not all UTF-8 are read as UTF-8 (the stray bytes replaced) when at least this share
+of their non-ASCII sequences are valid UTF-8: text in a legacy 8-bit code page almost never forms
+one, since each needs a capital letter followed by a symbol (e.g. "Ã©")."""
+_WESTERN = ("cp1252", "latin_1")
+"""Tried in this order when the detector's pick is doubtful (cp1252 lacks five bytes latin-1 has)."""
+_OTHER_LATIN = frozenset({"cp1254", "iso8859-9", "cp857", "mac-turkish", "cp1258"})
+"""Code pages of Latin-script languages whose letters the Western ones cannot stand for (Turkish,
+Vietnamese): the detector's pick of one of these is kept."""
+_SLACK = 0.02
+"""How much messier than the detector's pick a Western reading may be and still count as a tie."""
+_WESTERN_ALPHABETS = (
+    "àâæçéèêëîïôœùûüÿ", "áéíñóúü", "àáâãçéêíóôõú", "àèéìíîòóù", "àçéèíïòóúü", "äöüß", "áäéëèíïóöúü",
+    "åäæéöø", "åäöšž", "áæðéíóöúýþ",
+)
+"""The accented letters of French, Spanish, Portuguese, Italian, Catalan, German, Dutch, the Nordic
+languages, Finnish and Icelandic."""
+_EASTERN_ALPHABETS = (
+    "áčďéěíňóřšťúůýž", "áäčďéíĺľňóôŕšťúýž", "ąćęłńóśźż", "áéíóöőúüű", "čćđšž", "ăâîșțşţ",
+    "ąčęėįšųūž", "āčēģīķļņšūž", "äöõüšž",
+)
+"""The accented letters of Czech, Slovak, Polish, Hungarian, Slovenian and Croatian, Romanian,
+Lithuanian, Latvian and Estonian."""
 _META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_:.\-]+)""", re.I)
 
 
@@ -144,6 +167,8 @@ def _decode(name: str, data: bytes, html: bool = False) -> tuple[str, str]:
             declared = _meta_charset(data) if html else None
             if declared:
                 text, encoding = data.decode(declared, errors="replace"), declared
+            elif (mostly := _mostly_utf8(data)) is not None:
+                text, encoding = mostly, "utf-8"
             else:
                 text, encoding = _guess(name, data)
     if _looks_binary(text):
@@ -151,13 +176,64 @@ def _decode(name: str, data: bytes, html: bool = False) -> tuple[str, str]:
     return text, encoding
 
 
+def _mostly_utf8(data: bytes) -> str | None:
+    """``data`` read as UTF-8 with its stray bytes replaced, if nearly all of it is UTF-8 (see _UTF8_SHARE)."""
+    text = data.decode("utf-8", errors="replace")
+    replaced = text.count("\ufffd")
+    bad = replaced - data.count("\ufffd".encode())  # a U+FFFD the file itself holds is valid
+    valid = len(text) - len(text.encode("ascii", errors="ignore")) - bad
+    return text if valid > 0 and valid >= _UTF8_SHARE * (valid + bad) else None
+
+
 def _guess(name: str, data: bytes) -> tuple[str, str]:
+    """The text and encoding charset-normalizer finds, unless a Western reading is as good.
+
+    On ordinary French, Spanish or German text the detector ties cp1252 with Central European
+    and Baltic code pages (or, on a short text, picks anything at all) and may choose the wrong
+    one: "garçon" becomes "garēon". So a Western reading wins unless the pick is a Turkish or
+    Vietnamese code page; or the Western reading is messier by the detector's own measure, or
+    mostly non-ASCII letters (Polish, Cyrillic or Greek read as cp1252 are); or the pick reads as
+    one Central European or Baltic language while the Western reading's accented letters belong
+    to no single Western language (Hungarian read as cp1252 has õ, û and ö).
+    """
     import charset_normalizer
 
     best = charset_normalizer.from_bytes(data).best()
     if best is None:
         raise _binary(name)
-    return str(best), codecs.lookup(best.encoding).name
+    picked, encoding = str(best), codecs.lookup(best.encoding).name
+    if encoding in ("cp1252", "iso8859-1", "iso8859-15", *_OTHER_LATIN):
+        return picked, encoding
+    for western in _WESTERN:
+        match = charset_normalizer.from_bytes(data, cp_isolation=[western]).best()
+        if match is None:
+            continue
+        text = str(match)
+        if match.chaos > best.chaos + _SLACK or not _mostly_ascii_letters(text):
+            break
+        if _fits(text, _WESTERN_ALPHABETS) or not _fits(picked, _EASTERN_ALPHABETS):
+            return text, codecs.lookup(western).name
+        break
+    return picked, encoding
+
+
+def _accented(text: str) -> set[str]:
+    """The lowercase non-ASCII letters of (the start of) ``text``."""
+    return {c.lower() for c in text[:65536] if c.isalpha() and not c.isascii() and c not in "ªºµ"}
+
+
+def _fits(text: str, alphabets: tuple[str, ...]) -> bool:
+    """Whether the accented letters of ``text`` all belong to one of ``alphabets``."""
+    letters = _accented(text)
+    return any(letters <= set(alphabet) for alphabet in alphabets)
+
+
+def _mostly_ascii_letters(text: str) -> bool:
+    """Whether at most half the letters are outside ASCII, as in any Western European text."""
+    sample = text[:65536]
+    letters = sum(1 for c in sample if c.isalpha())
+    ascii_letters = sum(1 for c in sample if c.isascii() and c.isalpha())
+    return letters > 0 and (letters - ascii_letters) * 2 <= letters
 
 
 def _meta_charset(data: bytes) -> str | None:

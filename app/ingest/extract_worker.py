@@ -1,5 +1,11 @@
 """PDF and DOCX extraction, and ``Extractor``, which runs it in a child process so that a
-pathological file can neither hang nor crash the caller."""
+pathological file can neither hang nor crash the caller, nor take all the memory.
+
+The child has a time limit per file and an address-space limit (RLIMIT_AS, ``MEMORY_LIMIT`` by
+default). A DOCX is a zip archive: one whose parts would unpack to more than ``MAX_UNPACKED``, or
+a large part packed more than ``MAX_RATIO`` times (a zip bomb), is refused before anything is
+unpacked (Python's zipfile reads no more than the sizes the archive declares).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 import warnings
 import zipfile
 from multiprocessing.connection import Connection
@@ -28,7 +35,16 @@ from app.ingest.extract import (
 
 ISOLATED_KINDS = frozenset({"pdf", "docx"})
 STARTUP_TIMEOUT = 60.0  # seconds for a new child to import its parsers and report ready
+MEMORY_LIMIT = 2**30
+"""Bytes of address space the child may use (parsers' trees take several times a file's text)."""
+MAX_UNPACKED = 200 * 2**20
+"""Bytes a DOCX may unpack to, all its parts together."""
+MAX_RATIO = 100
+RATIO_FROM = 10 * 2**20
+"""A part unpacking to at least RATIO_FROM bytes may be packed at most MAX_RATIO times (Word's own
+parts are packed about 5 to 15 times)."""
 _OLE_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
+_WATCH_EVERY = 0.02  # seconds between looks at a busy child's memory (parsers grow by 100s of MB a second)
 
 
 def extract_document(kind: str, data: bytes) -> Extracted:
@@ -126,7 +142,24 @@ def _extract_docx(data: bytes) -> Extracted:
         raise ExtractError("encrypted", "an encrypted Word file (or an old .doc saved as .docx)")
     if not zipfile.is_zipfile(io.BytesIO(data)):
         raise ExtractError("corrupt", "not a valid DOCX: the file is not a zip archive")
+    _check_unpacked(data)
     return _guarded("DOCX", _read_docx, data)
+
+
+def _check_unpacked(data: bytes) -> None:
+    """Refuse an archive that would unpack to too much (a zip bomb), from the sizes it declares."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as exc:
+        raise ExtractError("corrupt", f"not a valid DOCX: {exc}") from None
+    if sum(part.file_size for part in parts) > MAX_UNPACKED:
+        raise ExtractError("too_large",
+                           f"it expands to more than {MAX_UNPACKED // 2**20} MB when unpacked (a zip bomb?)")
+    for part in parts:
+        ratio = part.file_size / max(part.compress_size, 1)
+        if part.file_size >= RATIO_FROM and ratio > MAX_RATIO:
+            raise ExtractError("too_large", f"one of its parts expands {ratio:,.0f} times when unpacked (a zip bomb?)")
 
 
 def _read_docx(data: bytes) -> Extracted:
@@ -168,47 +201,106 @@ def _docx_blocks(parent: object, document: object) -> Iterator[str]:
 # --- the child process ------------------------------------------------------------------
 
 
-def serve(conn: Connection) -> None:
-    """The child's main loop: answer (name, data) requests until told to stop or orphaned."""
+def _out_of_memory(limit: int) -> ExtractError:
+    return ExtractError("too_large",
+                        f"reading it needs more than the {limit // 2**20} MB of memory the extractor may use")
+
+
+def address_space_peak(pid: int | None = None) -> int | None:
+    """The most address space (bytes) process ``pid`` (this one by default) has held; None where unknown."""
+    try:
+        with open(f"/proc/{pid or 'self'}/status") as status:
+            for line in status:
+                if line.startswith("VmPeak:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def near_limit(peak: int | None, limit: int, baseline: int) -> bool:
+    """Whether a child whose address space reached ``peak`` was failing for lack of memory.
+
+    ``baseline`` is what the child held when it was ready. An allocation fails once what is held
+    plus what is asked passes the limit; parsers grow their buffers by doubling, so by then the
+    child holds at least a third of what its limit leaves above the baseline.
+    """
+    return peak is not None and (peak - baseline) * 3 >= limit - baseline
+
+
+def _limit_memory(limit: int) -> None:
+    try:
+        import resource
+
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit if hard == resource.RLIM_INFINITY else min(limit, hard)))
+    except (ImportError, ValueError, OSError):  # no such limit here (Windows): the time limit still holds
+        pass
+
+
+def _answer(name: str, data: bytes, memory_limit: int) -> tuple[Any, ...]:
+    try:
+        return ("ok", extract_bytes(name, data))
+    except MemoryError:
+        return ("error", "too_large", str(_out_of_memory(memory_limit)))
+    except ExtractError as exc:
+        return ("error", exc.reason, str(exc))
+    except Exception as exc:
+        return ("error", "corrupt", f"the file cannot be read: {exc}")
+
+
+def serve(conn: Connection, memory_limit: int = MEMORY_LIMIT) -> None:
+    """The child's main loop: answer (name, data) requests until told to stop or orphaned.
+
+    Each answer says whether the child ends after it: it does once it came near its memory limit
+    (its heap is spent, and the next file deserves a fresh one). A file that failed then is
+    answered as one that needs too much memory.
+    """
     if hasattr(os, "nice"):
         try:
             os.nice(10)  # yield the CPU to the chat model
         except OSError:
             pass
+    _limit_memory(memory_limit)
     import docx  # noqa: F401  (loaded before reporting ready, so requests start parsing at once)
     import pypdf  # noqa: F401
 
-    conn.send("ready")
+    baseline = address_space_peak() or 0
+    conn.send(("ready", baseline))
     while True:
         try:
             request = conn.recv()
         except (EOFError, OSError):
             return
-        if request is None:
-            return
-        name, data = request
-        reply: tuple[Any, ...]
+        except MemoryError:  # the file itself does not fit; what is left of it in the pipe is unread
+            reply, ending = ("error", "too_large", str(_out_of_memory(memory_limit))), True
+        else:
+            if request is None:
+                return
+            reply = _answer(*request, memory_limit)
+            ending = near_limit(address_space_peak(), memory_limit, baseline)
+            if ending and reply[0] == "error":  # lxml, for one, reports a failed allocation as "unknown error"
+                reply = ("error", "too_large", str(_out_of_memory(memory_limit)))
         try:
-            reply = ("ok", extract_bytes(name, data))
-        except ExtractError as exc:
-            reply = ("error", exc.reason, str(exc))
-        except Exception as exc:
-            reply = ("error", "corrupt", f"the file cannot be read: {exc}")
-        try:
-            conn.send(reply)
+            conn.send((reply, ending))
         except OSError:
+            return
+        if ending:
             return
 
 
 class Extractor:
-    """Extracts text; PDF and DOCX run in a child process with a time limit, so a pathological
-    file can neither hang nor crash the caller."""
+    """Extracts text; PDF and DOCX run in a child process with a time limit and a memory limit, so
+    a pathological file can neither hang nor crash the caller, nor take the machine's memory."""
 
-    def __init__(self, timeout: float = 60.0) -> None:
+    def __init__(self, timeout: float = 60.0, memory_limit: int = MEMORY_LIMIT) -> None:
         self.timeout = timeout
+        self.memory_limit = memory_limit
         self._lock = threading.Lock()
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
+        self._baseline = 0
+        """The child's address space when it was ready."""
 
     @property
     def pid(self) -> int | None:
@@ -243,17 +335,26 @@ class Extractor:
         if self._process is None or not self._process.is_alive():
             self._stop(graceful=False)
             self._start()
-        assert self._conn is not None
+        assert self._conn is not None and self._process is not None
+        pid, peak = self._process.pid, None
         try:
             self._conn.send((name, data))
-            answered = self._conn.poll(self.timeout)
-            reply = self._conn.recv() if answered else None
+            deadline = time.monotonic() + self.timeout
+            while not (answered := self._conn.poll(max(0.0, min(_WATCH_EVERY, deadline - time.monotonic())))):
+                peak = address_space_peak(pid) or peak  # what it held last, should it die
+                if time.monotonic() >= deadline:
+                    break
+            reply, ending = self._conn.recv() if answered else (None, False)
         except (EOFError, OSError):
             self._stop(graceful=False)
+            if near_limit(peak, self.memory_limit, self._baseline):  # killed for its memory, or failed to get more
+                raise _out_of_memory(self.memory_limit) from None
             raise ExtractError("corrupt", "the extractor crashed on this file") from None
         if reply is None:
             self._stop(graceful=False)
             raise ExtractError("timeout", f"extracting the text took longer than {self.timeout:g} s")
+        if ending:  # the child spent its memory and ends: the next file starts a new one
+            self._stop(graceful=True)
         if reply[0] == "ok":
             return reply[1]
         raise ExtractError(reply[1], reply[2])
@@ -261,15 +362,18 @@ class Extractor:
     def _start(self) -> None:
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
-        process = context.Process(target=serve, args=(child,), name="pagemind-extract", daemon=True)
+        process = context.Process(target=serve, args=(child, self.memory_limit), name="pagemind-extract", daemon=True)
         process.start()
         child.close()
         self._process, self._conn = process, parent
         try:
-            ready = parent.poll(STARTUP_TIMEOUT) and parent.recv() == "ready"
+            hello = parent.recv() if parent.poll(STARTUP_TIMEOUT) else None
         except (EOFError, OSError):
-            ready = False
-        if not ready:
+            hello = None
+        ready = isinstance(hello, tuple) and hello[0] == "ready"
+        if ready:
+            self._baseline = hello[1]
+        else:
             self._stop(graceful=False)
             raise ExtractError("timeout", "the text extractor process did not start")
 

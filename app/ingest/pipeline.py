@@ -1,12 +1,16 @@
 """The resumable ingestion pipeline: queued files -> extract -> chunk -> embed -> one transaction.
 
 Jobs come from the persisted queue (app/ingest/queue.py) a group at a time. Each file is read
-once and hashed: an unchanged hash only updates the manifest, a new path holding the content of
-a file that is gone takes over that file's row and chunks (a rename or a move), and a chunk whose
-text was embedded before (in any document) reuses its vector. Only new text reaches the
-embedder, in small batches at background priority, so a chat request waits at most one batch.
-The group's documents, chunks, postings and vectors and the removal of its jobs are written in one
-transaction: a crash at any point leaves each file either done or still queued.
+once (never through a link: app/ingest/reading.py) and hashed: an unchanged hash only updates the
+manifest, a new path holding the content of a file that is gone takes over that file's row and
+chunks (a rename or a move), and a chunk whose text was embedded before (in any document) reuses
+its vector. Only new text reaches the embedder, in small batches at background priority, so a chat
+request waits at most one batch. The group's documents, chunks, postings and vectors and the
+removal of its jobs are written in one transaction: a crash at any point leaves each file either
+done or still queued. While a file's text is extracted (the step where its content is worked on
+in this process, or in the extractor's child) it is marked as in progress: if the process dies
+then, that file (not its group) has one attempt more when the queue is next worked, and after
+MAX_ATTEMPTS it is recorded as failed. Whatever else goes wrong with one file is recorded for it.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from stat import S_ISREG
 import threading
 import time
 from collections.abc import Callable
@@ -24,13 +27,15 @@ from pathlib import Path
 import numpy as np
 
 from app.ingest import chunk as chunking
+from app.ingest import reading
 from app.ingest.extract import ExtractError, kind_of
 from app.ingest.extract_worker import Extractor
 from app.ingest.ignore import IgnoreRules
 from app.ingest.queue import MAX_ATTEMPTS, IngestQueue, Job
 from app.ingest.scan import walk
 from app.kernel.scheduler import Priority, ScheduledEmbedder, Scheduler
-from app.memory.documents import CORPUS, Document, DocumentRow, NewChunk
+from app.memory.db import storable
+from app.memory.documents import CORPUS, Document, DocumentRow, NewChunk, path_from_text, path_text
 from app.memory.store import MemoryStore
 from models.errors import ModelError
 
@@ -148,6 +153,7 @@ class Pipeline:
         With ``settle``, removals still in their grace time are waited for and done too.
         """
         stop = stop or threading.Event()
+        self.queue.recover()
         summary, progress = Summary(), Progress()
         for problem in self._unreadable:
             summary.add("failed")
@@ -163,11 +169,8 @@ class Pipeline:
                 continue
             progress.total = progress.done + self.queue.pending()
             plans = self._plan_group(jobs, progress, stop)
-            names = [p.job.path for p in plans]
-            self.queue.attempt(names)
             vectors = self._embed(plans, summary, stop)
             if stop.is_set():
-                self.queue.attempt(names, -1)
                 break
             self._write(plans, vectors)
             self._tally(plans, summary)
@@ -205,7 +208,10 @@ class Pipeline:
         for job in jobs:
             if stop.is_set() or size >= GROUP_BYTES:
                 break
-            plan, content = self._read(job, known.get(job.path))
+            try:
+                plan, content = self._read(job, known.get(job.path))
+            except Exception as exc:  # whatever it is, it is this file's alone
+                plan, content = self._fail(_Plan(job, "failed"), exc), None
             if content is not None:
                 data[len(plans)] = content
                 size += len(content)
@@ -217,13 +223,15 @@ class Pipeline:
                 self.scheduler.wait_quiet(Priority.BACKGROUND)
             progress.current = plans[k].job.path
             self._report(progress)
-            text = self._extract(plans[k], content)
+            with self.queue.working(plans[k].job.path):
+                try:
+                    text = self._extract(plans[k], content)
+                except Exception as exc:
+                    text = None
+                    self._fail(plans[k], exc)
             if text is not None:
                 texts[k] = text
-        for k, pieces in zip(texts, chunking.chunk_many(list(texts.values()), self._count, self.chunk_tokens)):
-            plans[k].chunks = [NewChunk(c.text, c.start, c.end, _chunk_hash(c.text)) for c in pieces]
-            if not plans[k].chunks:
-                self._skip(plans[k], "the file has no text")
+        self._chunk(plans, texts)
         return plans
 
     def _find_moves(self, plans: list[_Plan], data: dict[int, bytes], known: dict[str, Document]) -> None:
@@ -236,7 +244,7 @@ class Pipeline:
         for doc_id, path, content_hash in self.memory.db.fetchall(
                 "SELECT id, path, content_hash FROM documents WHERE status = 'indexed' "
                 "AND content_hash IN (SELECT unnest(?))", [[plans[k].content_hash for k in new]]):
-            if not os.path.exists(path):
+            if not reading.is_regular(path_from_text(path)):
                 gone.setdefault(content_hash, []).append(doc_id)
         for k in new:
             twins = gone.get(plans[k].content_hash)
@@ -245,32 +253,33 @@ class Pipeline:
                 del data[k]
 
     def _read(self, job: Job, known: Document | None) -> tuple[_Plan, bytes | None]:
-        """What to do with one job, and the file's bytes when it has to be parsed."""
+        """What to do with one job, and the file's bytes when it has to be parsed.
+
+        The file is opened without following links, and what was opened is what is judged and
+        read: no link, and no swap after the scan, can make it read another file.
+        """
         path = job.path
         if job.attempts >= MAX_ATTEMPTS:
-            return _Plan(job, "failed", error=f"indexing this file was cut short {job.attempts} times; "
-                                              "it is set aside until it changes"), None
+            return _Plan(job, "failed", error=f"indexing this file was cut short {job.attempts} times (Pagemind "
+                                              "stopped while working on it); it is tried again when its folder "
+                                              "is next scanned"), None
         try:
-            stat = os.stat(path)
-        except OSError:
-            stat = None
-        if stat is None or not S_ISREG(stat.st_mode):  # gone (or a folder that could not be read before)
-            return _Plan(job, "removed" if known else "nothing"), None
-        plan = _Plan(job, "indexed", size=stat.st_size, mtime=stat.st_mtime)
-        if known and (known.size, known.mtime) == (plan.size, plan.mtime) and known.status != "failed":
-            plan.outcome = "unchanged"
-            return plan, None
-        if plan.size > self.max_bytes:
-            return self._skip(plan, f"larger than the {self.max_bytes / 2**20:.0f} MB limit "
-                                    f"({plan.size / 2**20:.1f} MB)"), None
-        if kind_of(os.path.basename(path)) is None:
-            return self._skip(plan, f"unsupported file type {Path(path).suffix.lower() or '(none)'}"), None
-        try:
-            with open(path, "rb") as handle:
+            with reading.open_regular(path, job.root) as (handle, stat):
+                plan = _Plan(job, "indexed", size=stat.st_size, mtime=stat.st_mtime)
+                if known and (known.size, known.mtime) == (plan.size, plan.mtime) and known.status != "failed":
+                    plan.outcome = "unchanged"
+                    return plan, None
+                if plan.size > self.max_bytes:
+                    return self._skip(plan, f"larger than the {self.max_bytes / 2**20:.0f} MB limit "
+                                            f"({plan.size / 2**20:.1f} MB)"), None
+                if kind_of(os.path.basename(path)) is None:
+                    return self._skip(plan, f"unsupported file type {Path(path).suffix.lower() or '(none)'}"), None
                 data = handle.read(self.max_bytes + 1)
+        except reading.NotAFile as exc:  # gone, or a link, folder or pipe now: the scan lists none of them
+            log.debug("%s is not indexed: %s", path_text(path), exc)
+            return _Plan(job, "removed" if known else "nothing"), None
         except OSError as exc:
-            plan.outcome, plan.error = "failed", f"cannot read the file: {exc.strerror or exc}"
-            return plan, None
+            return _Plan(job, "failed", error=f"cannot read the file: {exc.strerror or exc}"), None
         plan.content_hash = hashlib.sha256(data).hexdigest()
         if known and known.content_hash == plan.content_hash and known.status == "indexed":
             plan.outcome = "touched"
@@ -278,17 +287,44 @@ class Pipeline:
         return plan, data
 
     def _extract(self, plan: _Plan, data: bytes) -> str | None:
+        """The file's text (None, with the reason recorded, when it has none)."""
         try:
             extracted = self.extractor.extract(os.path.basename(plan.job.path), data)
         except ExtractError as exc:
             self._skip(plan, str(exc))
             return None
-        plan.kind, plan.title = extracted.kind, extracted.title
-        return extracted.text
+        plan.kind, plan.title = extracted.kind, storable(extracted.title)
+        return storable(extracted.text)  # a parser may leave a lone surrogate, which the database cannot hold
+
+    def _chunk(self, plans: list[_Plan], texts: dict[int, str]) -> None:
+        """Cut the texts into chunks, measured together (the tokenizer is in another process); should
+        that fail, each text alone, so that a failure is its own file's."""
+        try:
+            together: list[list[chunking.Chunk]] | None = chunking.chunk_many(
+                list(texts.values()), self._count, self.chunk_tokens)
+        except Exception:
+            together = None
+        for n, (k, text) in enumerate(texts.items()):
+            try:
+                pieces = together[n] if together is not None else chunking.chunk_many(
+                    [text], self._count, self.chunk_tokens)[0]
+            except Exception as exc:
+                self._fail(plans[k], exc)
+                continue
+            plans[k].chunks = [NewChunk(c.text, c.start, c.end, _chunk_hash(c.text)) for c in pieces]
+            if not plans[k].chunks:
+                self._skip(plans[k], "the file has no text")
 
     @staticmethod
     def _skip(plan: _Plan, reason: str) -> _Plan:
         plan.outcome, plan.error, plan.chunks = "skipped", reason, []
+        return plan
+
+    @staticmethod
+    def _fail(plan: _Plan, exc: Exception) -> _Plan:
+        """Record an unforeseen error of one file as that file's failure (the log keeps the traceback)."""
+        log.warning("indexing %s failed", path_text(plan.job.path), exc_info=exc)
+        plan.outcome, plan.error, plan.chunks = "failed", f"indexing it failed: {exc or type(exc).__name__}", []
         return plan
 
     def _embed(self, plans: list[_Plan], summary: Summary, stop: threading.Event) -> dict[str, np.ndarray]:
@@ -321,7 +357,7 @@ class Pipeline:
             for plan in plans:
                 if plan.outcome == "touched":
                     conn.execute("UPDATE documents SET size = ?, mtime = ? WHERE path = ?",
-                                 [plan.size, plan.mtime, plan.job.path])
+                                 [plan.size, plan.mtime, path_text(plan.job.path)])
                 elif plan.outcome == "moved":
                     docs.move(conn, plan.moved_from, plan.job.path, plan.job.root, plan.size, plan.mtime)
             docs.store(conn, rows, {p.job.path: p.chunks for p in plans if p.chunks}, vectors)

@@ -40,6 +40,8 @@ class IngestService:
         self.roots: list[Path] = list(folders.watched() if roots is None else roots)
         self.on_summary = on_summary
         self._dirty: dict[Path, bool] = {}
+        self._once: set[Path] = set()
+        """Folders indexed on request (``index PATH`` handed to the app) without being watched."""
         self._lock = threading.Lock()
         self._wake, self._stop, self._idle = threading.Event(), threading.Event(), threading.Event()
         self._thread = threading.Thread(target=self._work, name="ingest", daemon=True)
@@ -78,6 +80,19 @@ class IngestService:
             self._dirty = {f: r for f, r in self._dirty.items() if folders.root_of(f, [root]) is None}
         return self.pipeline.forget(str(root))
 
+    def index(self, path: Path) -> None:
+        """Index ``path`` (a folder, or one file) in the next round, whether it is watched or not."""
+        folder = path if path.is_dir() else path.parent
+        if not path.is_dir():
+            self.pipeline.queue.push([str(path)], folders.root_of(folder, self.roots) or folder, "upsert")
+        with self._lock:  # one step: a round never sees the folder without its root
+            if folders.root_of(folder, self.roots) is None:
+                self._once.add(folder)
+            if path.is_dir():
+                self._dirty[folder] = True
+            self._idle.clear()
+        self._wake.set()
+
     def _mark(self, folder: Path, recursive: bool) -> None:
         with self._lock:
             self._dirty[folder] = self._dirty.get(folder, False) or recursive
@@ -104,8 +119,9 @@ class IngestService:
     def _round(self) -> None:
         with self._lock:
             dirty, self._dirty = self._dirty, {}
+            once, self._once = list(self._once), set()
         for folder, recursive in sorted(dirty.items()):
-            root = folders.root_of(folder, self.roots)
+            root = folders.root_of(folder, self.roots) or folders.root_of(folder, once)
             if root is None or self._stop.is_set():
                 continue
             if not root.is_dir():  # unmounted, say: its documents stay until it is unwatched

@@ -3,11 +3,16 @@
 app/ingest fills it (one transaction per group of documents, through ``write``); the model's
 ``search_documents`` tool, ``python main.py search`` and the inspector read it. A chunk's text is
 the document's own words, so whatever reads a hit must treat it as untrusted.
+
+File paths are kept as text by ``path_text`` and read back by ``path_from_text``: every path that
+goes into or comes out of the database (documents, the ingest queue) passes through this one pair.
+In Python a path is what the OS gives (undecodable bytes of a name held as surrogate escapes).
 """
 
 from __future__ import annotations
 
 import datetime
+import os
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -15,7 +20,7 @@ from dataclasses import asdict, dataclass, fields
 import duckdb
 import numpy as np
 
-from app.memory.db import Database, columns_view
+from app.memory.db import Database, columns_view, storable
 from app.memory.paging import PAGE_SIZE, Page, page_of
 from app.memory.search import HybridIndex, terms
 
@@ -24,6 +29,59 @@ SNIPPET_CHARS = 360
 
 Conn = duckdb.DuckDBPyConnection
 _COLUMNS = "path, root, size, mtime, content_hash, status, error, kind, title, id, n_chunks, indexed_at"
+
+_ESCAPE = re.compile(r"\\(\\|x[89a-f][0-9a-f])")
+"""What ``path_text`` writes for a byte that is not UTF-8 (always 0x80 or above) or a backslash."""
+
+
+def _escaped(char: str) -> bool:
+    """Whether ``char`` stands for a byte that is not UTF-8 (how Python holds it in a file name)."""
+    return "\udc80" <= char <= "\udcff"
+
+
+def _reads_as_escape(rest: str) -> bool:
+    """Whether a backslash written before ``rest`` (the path's text after it) would read back as an escape."""
+    return bool(rest) and (_escaped(rest[0]) or _ESCAPE.match("\\" + rest[:3]) is not None)
+
+
+def path_text(path: str) -> str:
+    """A path as valid text that reads back losslessly: how the database keeps it and the user sees it.
+
+    A name's bytes that are not UTF-8 become visible escapes (b"caf\\xe9.txt" -> ``caf\\xe9.txt``),
+    and only a backslash that would otherwise read as such an escape is doubled; every other path,
+    the usual case, is its own text. (A lossy escape, as ``Database`` applies to other text, would
+    lose the file: its name could not be opened again.)
+    """
+    text = os.fsencode(path).decode("utf-8", "surrogateescape")
+    if "\\" not in text and not any(map(_escaped, text)):
+        return text
+    out = []
+    for at, char in enumerate(text):
+        if _escaped(char):
+            out.append(f"\\x{ord(char) - 0xDC00:02x}")
+        elif char == "\\" and _reads_as_escape(text[at + 1:at + 4]):
+            out.append("\\\\")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def path_from_text(text: str) -> str:
+    """The path that ``path_text`` turned into ``text``."""
+    if "\\" not in text:
+        return text
+    raw = _ESCAPE.sub(lambda m: "\\" if m[1] == "\\" else chr(0xDC00 + int(m[1][1:], 16)), text)
+    return os.fsdecode(raw.encode("utf-8", "surrogateescape"))
+
+
+def _paths(paths: Sequence[str]) -> list[str]:
+    return [path_text(path) for path in paths]
+
+
+def _folder_match(folder: str) -> list[object]:
+    """Parameters for ``(? = '' OR path = ? OR starts_with(path, ?))``: ``folder`` and what lies below it."""
+    text = path_text(folder) if folder else ""
+    return [text, text, text.rstrip("/") + "/"]
 
 
 @dataclass(frozen=True)
@@ -77,7 +135,8 @@ class DocumentHit:
         return ("..." if at else "") + piece + ("..." if at + width < len(text) else "")
 
     def as_json(self) -> dict[str, object]:
-        return asdict(self)
+        """The hit as JSON-ready values, its path as ``path_text`` shows it."""
+        return {**asdict(self), "path": path_text(self.path)}
 
 
 _ROW_FIELDS = tuple(f.name for f in fields(DocumentRow))
@@ -99,8 +158,14 @@ class DocumentPage(Page[DocumentHit]):
         lines = [self.header()]
         for hit in self.items:
             title = f" ({hit.title})" if hit.title else ""
-            lines.append(f"- {hit.path}{title}, characters {hit.start}-{hit.end}:\n  {hit.snippet(self.query)}")
+            lines.append(f"- {path_text(hit.path)}{title}, characters {hit.start}-{hit.end}:\n"
+                         f"  {hit.snippet(self.query)}")
         return "\n".join(lines)
+
+
+def _document(row: Sequence[object]) -> Document:
+    path, root, *rest = row
+    return Document(path_from_text(str(path)), path_from_text(str(root)), *rest)  # type: ignore[arg-type]
 
 
 class Documents:
@@ -109,30 +174,30 @@ class Documents:
 
     # -- reading -------------------------------------------------------------------------------
     def get(self, path: str) -> Document | None:
-        row = self.db.fetchone(f"SELECT {_COLUMNS} FROM documents WHERE path = ?", [path])
-        return Document(*row) if row else None
+        row = self.db.fetchone(f"SELECT {_COLUMNS} FROM documents WHERE path = ?", [path_text(path)])
+        return _document(row) if row else None
 
     def get_many(self, paths: Sequence[str]) -> dict[str, Document]:
         if not paths:
             return {}
-        rows = self.db.fetchall(f"SELECT {_COLUMNS} FROM documents WHERE path IN (SELECT unnest(?))", [list(paths)])
-        return {row[0]: Document(*row) for row in rows}
+        rows = self.db.fetchall(f"SELECT {_COLUMNS} FROM documents WHERE path IN (SELECT unnest(?))", [_paths(paths)])
+        return {document.path: document for document in map(_document, rows)}
 
     def under(self, folder: str, status: str | None = None, limit: int | None = None) -> list[Document]:
         """The documents at or below ``folder`` (every one for ""), by path."""
         sql = f"SELECT {_COLUMNS} FROM documents WHERE (? = '' OR path = ? OR starts_with(path, ?))"
-        params: list[object] = [folder, folder, folder.rstrip("/") + "/"]
+        params: list[object] = _folder_match(folder)
         if status:
             sql += " AND status = ?"
             params.append(status)
         sql += " ORDER BY path" + (f" LIMIT {int(limit)}" if limit else "")
-        return [Document(*row) for row in self.db.fetchall(sql, params)]
+        return [_document(row) for row in self.db.fetchall(sql, params)]
 
     def counts(self, folder: str = "") -> dict[str, int]:
         """Documents per status at or below ``folder``, and their chunks."""
         rows = self.db.fetchall(
             "SELECT status, count(*), sum(n_chunks) FROM documents WHERE (? = '' OR path = ? "
-            "OR starts_with(path, ?)) GROUP BY status", [folder, folder, folder.rstrip("/") + "/"])
+            "OR starts_with(path, ?)) GROUP BY status", _folder_match(folder))
         counts = {status: n for status, n, _ in rows}
         counts["chunks"] = int(sum(c or 0 for _, _, c in rows))
         return counts
@@ -143,7 +208,8 @@ class Documents:
         hits = self.index.search(CORPUS, query, limit=(page + 1) * size + size * 10, query_vector=query_vector)
         wanted = hits[page * size:(page + 1) * size]
         rows = {row[0]: row for row in self._chunks([h.item_id for h in wanted])}
-        items = [DocumentHit(rows[h.item_id][1], h.score, *rows[h.item_id][2:]) for h in wanted if h.item_id in rows]
+        items = [DocumentHit(path_from_text(rows[h.item_id][1]), h.score, *rows[h.item_id][2:])
+                 for h in wanted if h.item_id in rows]
         found = page_of(items, page, total=len(hits), size=size)
         return DocumentPage(found.items, found.page, found.pages, found.total, query)
 
@@ -175,7 +241,10 @@ class Documents:
         if not rows:
             return
         now = datetime.datetime.now()
-        table = {name: np.asarray([getattr(r, name) for r in rows], dtype=object) for name in _ROW_FIELDS}
+        # bulk writes bypass Database's own storable(): text is made storable here, paths by path_text
+        table = {name: np.asarray([storable(getattr(r, name)) for r in rows], dtype=object) for name in _ROW_FIELDS}
+        table["path"] = np.asarray(_paths([r.path for r in rows]), dtype=object)
+        table["root"] = np.asarray(_paths([r.root for r in rows]), dtype=object)
         table["indexed_at"] = np.asarray([now if r.status == "indexed" else None for r in rows], dtype=object)
         with columns_view(conn, "_doc_rows", table):
             ids = dict(conn.execute(
@@ -184,7 +253,8 @@ class Documents:
                 + ", ".join(f"{name} = excluded.{name}" for name in (*_ROW_FIELDS[1:], "indexed_at"))
                 + " RETURNING path, id").fetchall())
         self.drop_chunks(conn, list(ids.values()))
-        new = [(ids[r.path], seq, c) for r in rows for seq, c in enumerate(chunks.get(r.path, ()))]
+        new = [(ids[path_text(r.path)], seq, NewChunk(storable(c.text), c.start, c.end, c.content_hash))
+               for r in rows for seq, c in enumerate(chunks.get(r.path, ()))]
         if new:
             chunk_ids = [row[0] for row in conn.execute("SELECT nextval('chunk_ids') FROM range(?)", [len(new)]).fetchall()]
             columns = {
@@ -224,14 +294,14 @@ class Documents:
     def move(self, conn: Conn, document_id: int, path: str, root: str, size: int, mtime: float) -> None:
         """A renamed or moved file keeps its row and its chunks under its new path."""
         conn.execute("UPDATE documents SET path = ?, root = ?, size = ?, mtime = ? WHERE id = ?",
-                     [path, root, size, mtime, document_id])
+                     [path_text(path), path_text(root), size, mtime, document_id])
 
     def forget(self, conn: Conn, paths: Sequence[str]) -> int:
         """Remove these files' rows and chunks; returns how many were known."""
         if not paths:
             return 0
         ids = [row[0] for row in conn.execute(
-            "SELECT id FROM documents WHERE path IN (SELECT unnest(?))", [list(paths)]).fetchall()]
+            "SELECT id FROM documents WHERE path IN (SELECT unnest(?))", [_paths(paths)]).fetchall()]
         self.drop_chunks(conn, ids)
         conn.execute("DELETE FROM documents WHERE id IN (SELECT unnest(?))", [ids])
         return len(ids)
@@ -240,7 +310,7 @@ class Documents:
         """Remove every document at or below ``folder`` with its chunks; returns how many."""
         with self.db.transaction() as conn:
             ids = [row[0] for row in conn.execute("SELECT id FROM documents WHERE path = ? OR starts_with(path, ?)",
-                                                  [folder, folder.rstrip("/") + "/"]).fetchall()]
+                                                  _folder_match(folder)[1:]).fetchall()]
             self.drop_chunks(conn, ids)
             conn.execute("DELETE FROM documents WHERE id IN (SELECT unnest(?))", [ids])
             return len(ids)

@@ -93,3 +93,31 @@ def _app_pid(pagemind_home: Path) -> int:
         if cmdline[-1:] == [str(ROOT / "main.py")] and environ.get("PAGEMIND_HOME") == str(pagemind_home):
             return process.pid
     raise AssertionError("the app process was not found")
+
+
+def test_index_search_and_watch_are_done_by_the_running_app(running_app: dict[str, str], tmp_path: Path):
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "boat.txt").write_text("The sailing boat needs new ropes before the regatta.\n")
+    indexed = cli(running_app, "index", str(extra))
+    assert indexed.returncode == 0, indexed.stderr
+    assert "the running Pagemind is indexing" in indexed.stdout and "1 indexed" in indexed.stdout
+    found = cli(running_app, "search", "regatta ropes")
+    assert found.returncode == 0 and "boat.txt" in found.stdout, found.stdout + found.stderr
+    listed = cli(running_app, "watch", "--list")
+    assert listed.returncode == 0 and str(tmp_path / "notes") in listed.stdout, listed.stderr
+    relative = subprocess.run([sys.executable, str(ROOT / "main.py"), "watch", "extra"], cwd=tmp_path,
+                              env=running_app, capture_output=True, text=True, timeout=120)
+    assert relative.returncode == 0 and f"watching {extra}" in relative.stdout, relative.stderr
+    assert str(extra) in settings.load().watched_folders
+    follow = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "watch", "--follow"], env=running_app,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "keeps 2 folder(s) indexed" in follow.stdout.readline()
+    finally:
+        follow.send_signal(signal.SIGINT)
+        follow.wait(timeout=30)
+        follow.stdout.close()
+        follow.stderr.close()
+    still = cli(running_app, "memory", "show")
+    assert still.returncode == 0  # the app goes on serving after a follower left

@@ -50,10 +50,12 @@ def test_search_both_tiers_as_text_and_json(pagemind_home: Path):
     assert data[0]["content"] == "The boiler is serviced every October." and data[0]["tags"] == ["home"]
 
 
-def test_a_file_that_is_not_a_database_gets_one_line(pagemind_home: Path):
+def test_a_file_that_is_not_a_database_is_set_aside_with_one_line(pagemind_home: Path):
     (pagemind_home / "data").mkdir(exist_ok=True)
     (pagemind_home / "data" / "pagemind.duckdb").write_text("not a database\n")
     result = run("memory", "show", home=pagemind_home)
-    assert result.returncode == 2
+    assert result.returncode == 0 and "[persona]" in result.stdout  # a new, empty memory
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("pagemind: cannot open the database")
+    assert len(lines) == 1 and "is damaged" in lines[0] and "moved to" in lines[0]
+    [kept] = (pagemind_home / "data").glob("pagemind.duckdb.damaged-*")
+    assert kept.read_text() == "not a database\n"  # set aside, never deleted
