@@ -1,18 +1,21 @@
 """The seams of the model layer: plain data types and the ChatModel / Embedder protocols.
 
-The runner client (models/runner.py), the in-process runtime (models/runtime.py) and the remote
+The runner client (models/runner_client.py), the runtime inside the runner (models/engine/runtime.py) and the remote
 client (models/remote.py) all speak these, so the kernel never knows which one it holds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence, TypedDict
 
 import numpy as np
 
 
-class Message(TypedDict):
+class ChatMessage(TypedDict):
+    """One message of a chat as the model's template takes it."""
+
     role: str  # "system" | "user" | "assistant" | "tool"
     content: str
 
@@ -83,14 +86,33 @@ class ToolCallError:
     generation: Generation | None = field(default=None, compare=False)
 
 
-class ChatModel(Protocol):
+class PrefixCache(Protocol):
+    """Keeping a prompt's KV state: evaluated ahead, saved to disk, restored after a restart.
+
+    A model without such a state (a remote server) evaluates nothing and saves nothing: 0 and None.
+    """
+
+    def evaluate(self, prompt: str) -> int:
+        """Prefill ``prompt`` now (while the user types); returns the tokens evaluated."""
+        ...
+
+    def save_prefix(self, prompt: str) -> Path | None:
+        """Save the KV state of ``prompt`` (evaluated first when needed); where it went, if saved."""
+        ...
+
+    def load_prefix(self, prompt: str) -> int:
+        """Restore the longest saved state that is a prefix of ``prompt``; the tokens restored."""
+        ...
+
+
+class ChatModel(PrefixCache, Protocol):
     info: ModelInfo
 
     def tokenize(self, text: str) -> list[int]: ...
 
     def count_tokens(self, text: str) -> int: ...
 
-    def render(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
+    def render(self, messages: Sequence[ChatMessage], add_generation_prompt: bool = True) -> str:
         """The prompt text for ``messages`` under the model's chat template."""
         ...
 
@@ -106,7 +128,7 @@ class ChatModel(Protocol):
 
     def tool_call(
         self,
-        messages: Sequence[Message],
+        messages: Sequence[ChatMessage],
         tools: Sequence[ToolSpec],
         *,
         max_tokens: int = 512,
@@ -121,9 +143,21 @@ class ChatModel(Protocol):
 
 
 class Embedder(Protocol):
-    dim: int
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def max_tokens(self) -> int:
+        """The longest text, in its own tokens, that it embeds whole."""
+        ...
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """An (n, dim) float32 array of L2-normalised vectors."""
         ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Each text's length in the embedder's own tokens."""
+        ...
+
+    def close(self) -> None: ...
 

@@ -26,6 +26,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from models import template
@@ -33,7 +34,7 @@ from models.errors import GenerationCancelled, ModelError, RemoteError
 from models.grammar import tool_call_grammar, tool_call_schema
 from models.interface import (
     Generation,
-    Message,
+    ChatMessage,
     ModelInfo,
     TokenCallback,
     ToolCall,
@@ -307,7 +308,7 @@ class RemoteChatModel:
             raise self._malformed(count_path, "no count")
         return count
 
-    def render(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
+    def render(self, messages: Sequence[ChatMessage], add_generation_prompt: bool = True) -> str:
         return template.render(messages, self.info.chat_template, add_generation_prompt=add_generation_prompt)
 
     # -- generation ------------------------------------------------------------------------
@@ -320,7 +321,7 @@ class RemoteChatModel:
             body["grammar"] = grammar
         return self._complete("/v1/completions", body, prompt, on_token)
 
-    def tool_call(self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, max_tokens: int = 512,
+    def tool_call(self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], *, max_tokens: int = 512,
                   on_token: TokenCallback | None = None) -> ToolCall | ToolCallError:
         """One call of one of ``tools``, decoded under the constraint this server honours."""
         # OpenAI-style servers want an id on a tool result; the chat template does not use it
@@ -342,6 +343,17 @@ class RemoteChatModel:
             self._constraint = index
             break
         return tool_call_from_generation(generation, tools, max_tokens)
+
+    def evaluate(self, prompt: str) -> int:
+        """Nothing to prefill here: the server keeps its own prompt cache."""
+        return 0
+
+    def save_prefix(self, prompt: str) -> Path | None:
+        """A server's KV state cannot be saved from here; nothing is."""
+        return None
+
+    def load_prefix(self, prompt: str) -> int:
+        return 0
 
     def cancel(self) -> None:
         """Stop the generation in flight (from any thread) by shutting its connection down."""

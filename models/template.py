@@ -14,7 +14,7 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from models.errors import ModelError
-from models.interface import Message, ModelInfo
+from models.interface import ChatMessage, ModelInfo
 
 CHATML = (
     "{% for message in messages %}"
@@ -43,7 +43,7 @@ def _compile(source: str) -> jinja2.Template:
 
 
 def render(
-    messages: Sequence[Message],
+    messages: Sequence[ChatMessage],
     template: str = "",
     *,
     add_generation_prompt: bool = True,
@@ -67,7 +67,7 @@ def render(
         raise TemplateError(f"the model's chat template is broken: {exc}") from None
 
 
-def render_for(info: ModelInfo, messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
+def render_for(info: ModelInfo, messages: Sequence[ChatMessage], add_generation_prompt: bool = True) -> str:
     """The prompt text for ``messages`` under the chat template and special tokens of ``info``."""
     return render(messages, info.chat_template, add_generation_prompt=add_generation_prompt,
                   bos_token=info.bos_token, eos_token=info.eos_token)

@@ -24,7 +24,7 @@ from app.safety.confirm import TerminalConfirmer
 from models.download import find_entry
 from models.errors import ModelError
 from models.gguf_file import fitting_context
-from models.local import LocalChatModel
+from models.local_client import LocalChatModel
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -12,7 +12,7 @@ from app.memory.store import embedder_path
 from models import gguf_file
 from models.convert import DEFAULT_EMBEDDER_FILE
 from models.errors import ModelError
-from models.runner import RunnerClient
+from models.runner_client import RunnerClient
 
 # (distribution, import name); all are required.
 DEPENDENCIES = [

@@ -11,7 +11,7 @@ from app import paths, settings
 from models import gguf_file
 from models.convert import default_checkpoint_dir, ensure_default_embedder
 from models.download import download, find_entry, load_catalog
-from models.local import LocalChatModel, LocalEmbedder
+from models.local_client import LocalChatModel, LocalEmbedder
 
 EMBEDDING_ARCHITECTURES = {"bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "t5encoder", "modern-bert"}
 

@@ -29,7 +29,7 @@ from app.safety.policy import Policy
 from models import synthetic
 from models.convert import ensure_default_embedder
 from models.errors import ModelError
-from models.local import LocalChatModel, LocalEmbedder
+from models.local_client import LocalChatModel, LocalEmbedder
 
 CONVERSATION = "selftest"
 N_CTX = 16_384

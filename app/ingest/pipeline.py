@@ -33,7 +33,7 @@ from app.ingest.extract_worker import Extractor
 from app.ingest.ignore import IgnoreRules
 from app.ingest.queue import MAX_ATTEMPTS, IngestQueue, Job
 from app.ingest.scan import walk
-from app.kernel.scheduler import Priority, ScheduledEmbedder, Scheduler
+from models.scheduler import Priority, ScheduledEmbedder, Scheduler
 from app.memory.db import storable
 from app.memory.documents import CORPUS, Document, DocumentRow, NewChunk, path_from_text, path_text
 from app.memory.store import MemoryStore

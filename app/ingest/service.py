@@ -19,7 +19,7 @@ from app.ingest import folders
 from app.ingest.ignore import IgnoreRules
 from app.ingest.pipeline import Pipeline, Progress, Summary
 from app.ingest.watcher import Watcher
-from app.kernel.scheduler import Scheduler
+from models.scheduler import Scheduler
 from app.memory.store import MemoryStore
 
 log = logging.getLogger(__name__)

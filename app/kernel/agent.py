@@ -16,7 +16,7 @@ from typing import Literal, Sequence
 
 from app.kernel.context import MainContext
 from app.kernel.events import Event, Listener, Step, asking, ignore
-from app.kernel.scheduler import Priority
+from models.scheduler import Priority
 from app.kernel.stream import REPLY_TOOL, CallStream
 from app.safety.gate import Gate, Outcome, Turn
 from models.errors import GenerationCancelled, ModelError, RunnerCrashed

@@ -21,7 +21,7 @@ from app.memory.recall import Message
 from app.memory.store import MemoryStore
 from app.memory.summaries import summarize
 from models.interface import ChatModel, ToolSpec
-from models.interface import Message as ChatMessage
+from models.interface import ChatMessage
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def static_text(system_prompt: str, tools: Sequence[ToolSpec]) -> str:
     return f"{system_prompt.strip()}\n\nYour tools:\n{tool_list(tools)}"
 
 
-def cut_point(fifo: Sequence[Message], keep_last: int) -> int:
+def cut_point(fifo: Sequence[ChatMessage], keep_last: int) -> int:
     """How many of the oldest messages to evict: about half, never splitting a call from its result."""
     cut = min(len(fifo) // 2, max(0, len(fifo) - keep_last))
     while 0 < cut < len(fifo) and fifo[cut].role == "tool" and fifo[cut - 1].is_tool_call:
@@ -72,7 +72,7 @@ def cut_point(fifo: Sequence[Message], keep_last: int) -> int:
     return cut
 
 
-def as_chat(message: Message) -> ChatMessage:
+def as_chat(message: ChatMessage) -> ChatMessage:
     if message.is_tool_call:
         call = {"thought": message.content, "tool": message.tool_name,
                 "args": json.loads(message.tool_args or "{}")}
@@ -89,7 +89,7 @@ class MainContext:
         system_prompt: str,
         tools: Sequence[ToolSpec],
         limits: ContextLimits | None = None,
-        summarizer: Callable[[ChatModel, str, Sequence[Message], int], str] = summarize,
+        summarizer: Callable[[ChatModel, str, Sequence[ChatMessage], int], str] = summarize,
     ) -> None:
         self.model = model
         self.memory = memory
@@ -108,7 +108,7 @@ class MainContext:
             parts.append(f"Summary of earlier conversation (the full messages are in recall):\n{self.summary}")
         return "\n\n".join(parts)
 
-    def fifo(self) -> list[Message]:
+    def fifo(self) -> list[ChatMessage]:
         return self.memory.recall.in_context(self.conversation)
 
     def taint(self) -> list[str]:
@@ -134,12 +134,12 @@ class MainContext:
 
     # -- adding to the FIFO ----------------------------------------------------------------
     def add(self, role: str, content: str, *, tool_name: str | None = None,
-            tool_args: dict[str, object] | None = None, source: str | None = None) -> Message:
+            tool_args: dict[str, object] | None = None, source: str | None = None) -> ChatMessage:
         """Commit a message to recall (and so to the FIFO) before the model sees it."""
         return self.memory.recall.add(self.conversation, role, content, tool_name=tool_name,
                                       tool_args=tool_args, source=source)
 
-    def note_core_edit(self, description: str) -> Message:
+    def note_core_edit(self, description: str) -> ChatMessage:
         """A core edit shows up as a note now and in the snapshot after the next eviction."""
         return self.add("system", f"[core memory updated] {description}")
 
@@ -168,7 +168,7 @@ class MainContext:
             event = "evicted"
         return event
 
-    def evict(self, keep_last: int | None = None, model: ChatModel | None = None) -> list[Message]:
+    def evict(self, keep_last: int | None = None, model: ChatModel | None = None) -> list[ChatMessage]:
         """Fold the oldest part of the FIFO into the summary (written by ``model``, the context's
         own by default); returns the evicted messages."""
         fifo = self.fifo()

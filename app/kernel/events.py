@@ -15,7 +15,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Literal
 
-from app.kernel.scheduler import Priority
+from models.scheduler import Priority
 from app.safety.confirm import Request
 
 log = logging.getLogger(__name__)

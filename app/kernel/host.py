@@ -81,7 +81,7 @@ def default_load_model(conf: settings.Settings):  # -> ChatModel | None
     if not conf.chat_model:
         return None
     from models.gguf_file import fitting_context
-    from models.local import LocalChatModel
+    from models.local_client import LocalChatModel
 
     path = Path(conf.chat_model).expanduser()
     return LocalChatModel(path, n_ctx=fitting_context(path, conf.context_length), n_threads=conf.threads,
@@ -135,7 +135,7 @@ class Host:
         self._start_thread.start()
 
     def _start(self) -> None:
-        from app.kernel.scheduler import Scheduler
+        from models.scheduler import Scheduler
         from app.kernel.session import Session
 
         try:

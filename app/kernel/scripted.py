@@ -11,13 +11,14 @@ import json
 import re
 import threading
 import zlib
+from pathlib import Path
 from typing import Any, Sequence
 
 from models import template
 from models.errors import GenerationCancelled
 from models.interface import (
     Generation,
-    Message,
+    ChatMessage,
     ModelInfo,
     TokenCallback,
     ToolCall,
@@ -39,6 +40,7 @@ class ScriptedModel:
         self.calls = list(calls)
         self.texts = list(texts)
         self.prompts: list[str] = []
+        self.evaluated: list[str] = []
         self._cancel = threading.Event()
         self.info = ModelInfo(
             path="scripted", architecture="scripted", name="scripted", n_ctx=n_ctx,
@@ -52,7 +54,7 @@ class ScriptedModel:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
 
-    def render(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
+    def render(self, messages: Sequence[ChatMessage], add_generation_prompt: bool = True) -> str:
         return template.render_for(self.info, messages, add_generation_prompt)
 
     def _emit(self, prompt: str, text: str, on_token: TokenCallback | None, max_tokens: int) -> Generation:
@@ -85,7 +87,7 @@ class ScriptedModel:
 
     def tool_call(
         self,
-        messages: Sequence[Message],
+        messages: Sequence[ChatMessage],
         tools: Sequence[ToolSpec],
         *,
         max_tokens: int = 512,
@@ -99,6 +101,17 @@ class ScriptedModel:
         )
         generation = self._emit(self.render(messages), raw, on_token, max_tokens)
         return tool_call_from_generation(generation, tools, max_tokens)
+
+    def evaluate(self, prompt: str) -> int:
+        """Counts what a real model would prefill (the tokens of ``prompt``), and keeps nothing."""
+        self.evaluated.append(prompt)
+        return self.count_tokens(prompt)
+
+    def save_prefix(self, prompt: str) -> Path | None:
+        return None
+
+    def load_prefix(self, prompt: str) -> int:
+        return 0
 
     def cancel(self) -> None:
         self._cancel.set()

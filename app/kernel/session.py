@@ -18,7 +18,7 @@ from app.kernel.agent import Agent, Limits, TurnResult
 from app.kernel.context import MainContext
 from app.kernel.events import Event, Listener, Step, asking, ignore
 from app.kernel.prompts import SYSTEM_PROMPT
-from app.kernel.scheduler import Scheduler, ScheduledChatModel
+from models.scheduler import Scheduler, ScheduledChatModel
 from app.memory.store import MemoryStore
 from app.safety.confirm import Confirmer
 from app.safety.gate import Gate, Turn

@@ -16,7 +16,7 @@ from app.memory.summaries import SummaryStore
 from models.convert import DEFAULT_EMBEDDER_FILE, ensure_default_embedder
 from models.errors import ModelError
 from models.interface import Embedder
-from models.local import LocalEmbedder
+from models.local_client import LocalEmbedder
 
 log = logging.getLogger(__name__)
 

@@ -104,9 +104,9 @@ def run(quick: bool, out: Path) -> report.Result:
     from app.ingest.pipeline import Pipeline
     from app.kernel.context import ContextLimits, MainContext
     from app.kernel.prompts import SYSTEM_PROMPT
-    from app.kernel.scheduler import Priority, ScheduledChatModel, ScheduledEmbedder, Scheduler
+    from models.scheduler import Priority, ScheduledChatModel, ScheduledEmbedder, Scheduler
     from app.memory.store import MemoryStore
-    from models.local import LocalChatModel, LocalEmbedder
+    from models.local_client import LocalChatModel, LocalEmbedder
     from tests.bench.ingest import embedder_path, write_corpus
     from tests.bench.report import shape_alike_path
     from tests.bench.turns import N_CTX, script, static_tools

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from models import gguf_file
-from models.local import LocalChatModel
+from models.local_client import LocalChatModel
 from tests.bench import report
 from tests.bench.report import shape_alike_path
 
@@ -67,7 +67,7 @@ def ours(path: Path, n_tokens: int, repeats: int) -> list[float]:
 def raw(path: Path, n_tokens: int, repeats: int) -> list[float]:
     import llama_cpp
 
-    from models.llama_env import default_threads
+    from models.engine.llama_env import default_threads
 
     llm = llama_cpp.Llama(str(path), n_ctx=2048, n_threads=default_threads(), verbose=False)
     rates = []
@@ -93,7 +93,7 @@ def run(quick: bool, out: Path) -> report.Result:
     ours_rates = ours(path, n_tokens, repeats)
     print("decode: raw llama-cpp-python ...", file=sys.stderr)
     raw_rates = raw(path, n_tokens, repeats)
-    from models.llama_env import default_threads
+    from models.engine.llama_env import default_threads
 
     bandwidth = copy_bandwidth(256 if quick else 1024, threads=default_threads())
     per_token = weight_bytes_per_token(path)

@@ -106,7 +106,7 @@ def raw_embed_seconds(texts: list[str], batches: tuple[int, ...], work: Path) ->
 
 def _raw_main(request: Path) -> None:
     """The child of ``raw_embed_seconds``: prints {batch size: seconds} as JSON."""
-    from models.embedding import LlamaEmbedder
+    from models.engine.embedding import LlamaEmbedder
 
     job = json.loads(request.read_text())
     raw = LlamaEmbedder(job["model"])
@@ -222,9 +222,9 @@ def plot(out: Path, throughput: dict, searchable: dict) -> None:
 
 def run(quick: bool, out: Path) -> report.Result:
     from app.ingest.pipeline import EMBED_BATCH
-    from app.kernel.scheduler import Scheduler
+    from models.scheduler import Scheduler
     from app.memory.store import MemoryStore
-    from models.local import LocalEmbedder
+    from models.local_client import LocalEmbedder
 
     started = time.perf_counter()
     n_files, edits, burst_files = (24, 5, 120) if quick else (300, 30, 5000)

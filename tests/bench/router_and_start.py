@@ -77,7 +77,7 @@ def model_turn(work: Path, repeats: int) -> list[float]:
     import tools
     from app.kernel.context import static_text
     from app.kernel.prompts import SYSTEM_PROMPT
-    from models.local import LocalChatModel
+    from models.local_client import LocalChatModel
 
     specs = tools.load_all().specs()
     system = static_text(SYSTEM_PROMPT, specs)

@@ -216,7 +216,7 @@ def plot(out: Path, sizes: list[dict]) -> None:
 
 def run(quick: bool, out: Path) -> report.Result:
     from models.convert import ensure_default_embedder
-    from models.local import LocalEmbedder
+    from models.local_client import LocalEmbedder
 
     started = time.perf_counter()
     sizes, queries = ((10_000, 50_000), 8) if quick else ((10_000, 100_000, 1_000_000), 40)

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from models.grammar import tool_call_grammar
-from models.local import LocalChatModel
+from models.local_client import LocalChatModel
 from tests.bench import report
 
 NAME = "tool_call"

@@ -30,7 +30,7 @@ from app.kernel.context import ContextLimits, MainContext, static_text
 from app.kernel.prompts import SYSTEM_PROMPT
 from app.memory.store import MemoryStore
 from app.settings import Settings
-from models.local import LocalChatModel
+from models.local_client import LocalChatModel
 from tests.bench import report
 from tests.bench.report import shape_alike_path
 

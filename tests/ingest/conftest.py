@@ -10,7 +10,7 @@ import pytest
 from app.ingest.pipeline import Pipeline
 from app.memory.store import MemoryStore
 from models.convert import ensure_default_embedder
-from models.local import LocalEmbedder
+from models.local_client import LocalEmbedder
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import docx
 from app.ingest import queue as queue_module
 from app.ingest.pipeline import Pipeline
 from app.ingest.scan import Entry
-from app.kernel.scheduler import Priority, Scheduler
+from models.scheduler import Priority, Scheduler
 from app.memory.documents import CORPUS
 from app.memory.store import MemoryStore
 

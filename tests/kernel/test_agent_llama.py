@@ -16,7 +16,7 @@ from app.memory.store import MemoryStore
 from app.safety.confirm import ScriptedConfirmer
 from app.safety.policy import Policy
 from models import synthetic
-from models.local import LocalChatModel
+from models.local_client import LocalChatModel
 
 pytestmark = pytest.mark.slow
 N_CTX = 20_480  # the tiny vocabulary spends about a token per character of the tool list (11k)

@@ -13,7 +13,7 @@ from app.kernel.context import PRESSURE_WARNING, ContextLimits, MainContext, cut
 from app.kernel.scripted import ScriptedModel
 from app.memory.store import MemoryStore
 from models import synthetic
-from models.local import LocalChatModel
+from models.local_client import LocalChatModel
 
 TOOLS = [
     {"name": "send_message", "description": "Reply to the user.",

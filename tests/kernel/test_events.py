@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from app.kernel import events
-from app.kernel.scheduler import Priority
+from models.scheduler import Priority
 
 
 def test_each_event_becomes_one_message_with_its_priority():

@@ -21,8 +21,8 @@ from models import synthetic
 from models.errors import GenerationCancelled, ModelError
 from models.grammar import tool_call_grammar, tool_call_schema
 from models.interface import ToolCall, ToolCallError
-from models.local import LocalChatModel
-from models.runtime import Runtime
+from models.local_client import LocalChatModel
+from models.engine.runtime import Runtime
 from models.toolcall import parse_tool_call
 from tests.models.conftest import TOOLS, assert_valid_call
 

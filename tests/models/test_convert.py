@@ -26,7 +26,7 @@ from models.convert import (
     ensure_default_embedder,
 )
 from models import convert
-from models.embedding import LlamaEmbedder
+from models.engine.embedding import LlamaEmbedder
 from models.errors import ModelLoadError
 
 SENTENCES = [

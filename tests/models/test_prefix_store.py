@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from models import prefix_store
+from models.engine import prefix_store
 
 
 def test_a_state_comes_back_only_for_the_same_model_and_tokens(tmp_path: Path):

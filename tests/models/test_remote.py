@@ -23,7 +23,7 @@ from models import template
 from models.errors import GenerationCancelled, RemoteError
 from models.grammar import tool_call_grammar
 from models.interface import ToolCall, ToolCallError
-from models.local import LocalChatModel
+from models.local_client import LocalChatModel
 from models.remote import RemoteChatModel
 from models.toolcall import parse_tool_call
 from tests.models.conftest import TOOLS, assert_valid_call

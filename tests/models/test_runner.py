@@ -18,7 +18,7 @@ import pytest
 from models import synthetic
 from models.errors import GenerationCancelled, ModelLoadError, RunnerCrashed
 from models.interface import ToolCall
-from models.local import LocalChatModel
+from models.local_client import LocalChatModel
 from tests.models.conftest import TOOLS
 
 pytestmark = pytest.mark.slow
@@ -202,17 +202,35 @@ def test_the_app_side_never_imports_llama_cpp():
     import sys
 
     code = (
-        "import sys, main, models.local, models.remote, models.download, app.cli.doctor, app.cli.models_cmd\n"
+        "import sys, main, models.local_client, models.remote, models.download, app.cli.doctor, app.cli.models_cmd\n"
+        "import app.cli.parser, app.kernel.host, app.gui.bridge\n"
         "assert 'llama_cpp' not in sys.modules, 'llama_cpp imported'\n"
+        "assert not [m for m in sys.modules if m.startswith('models.engine')], 'the runner side imported'\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                             cwd=Path(__file__).resolve().parents[2])
     assert result.returncode == 0, result.stderr
 
 
+def test_only_the_engine_package_imports_llama_cpp():
+    """The process boundary is visible in the tree: models/engine/ is the runner side, all of it."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2]
+    importers = []
+    for path in [*root.glob("app/**/*.py"), *root.glob("tools/**/*.py"), *root.glob("models/**/*.py"),
+                 root / "main.py"]:
+        tree = ast.parse(path.read_text(), str(path))
+        names = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+        names += [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+        if any(name.split(".")[0] == "llama_cpp" for name in names):
+            importers.append(path.relative_to(root).as_posix())
+    assert importers and all(path.startswith("models/engine/") for path in importers), importers
+
+
 ORPHAN = """
 import sys
-from models.local import LocalChatModel
+from models.local_client import LocalChatModel
 model = LocalChatModel(sys.argv[1], n_ctx=512)
 print(model.runner.pid, flush=True)
 while True:  # generate until killed

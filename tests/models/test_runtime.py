@@ -13,7 +13,7 @@ from models import synthetic
 from models.errors import GenerationCancelled, ModelError
 from models.grammar import tool_call_grammar
 from models.interface import ToolCall, ToolCallError
-from models.runtime import Runtime
+from models.engine.runtime import Runtime
 from models.toolcall import parse_tool_call
 from tests.models.conftest import TOOLS, assert_valid_call
 

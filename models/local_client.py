@@ -1,6 +1,6 @@
 """Local models: the ChatModel and Embedder protocols over a runner process.
 
-The app holds these; llama.cpp runs in the runner (models/runner.py). Rendering the chat template
+The app holds these; llama.cpp runs in the runner (models/engine/, started by models/runner_client.py). Rendering the chat template
 is pure Python and happens here; everything that needs the model's weights or tokenizer goes
 through the runner.
 """
@@ -17,14 +17,14 @@ from app import paths
 from models import gguf_file, template
 from models.interface import (
     Generation,
-    Message,
+    ChatMessage,
     ModelInfo,
     TokenCallback,
     ToolCall,
     ToolCallError,
     ToolSpec,
 )
-from models.runner import RunnerClient
+from models.runner_client import RunnerClient
 
 
 class LocalChatModel:
@@ -58,7 +58,7 @@ class LocalChatModel:
     def count_tokens(self, text: str) -> int:
         return self.runner.call("count_tokens", text=text)
 
-    def render(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
+    def render(self, messages: Sequence[ChatMessage], add_generation_prompt: bool = True) -> str:
         return template.render_for(self.info, messages, add_generation_prompt)
 
     def generate(
@@ -82,7 +82,7 @@ class LocalChatModel:
 
     def tool_call(
         self,
-        messages: Sequence[Message],
+        messages: Sequence[ChatMessage],
         tools: Sequence[ToolSpec],
         *,
         max_tokens: int = 512,

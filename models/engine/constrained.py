@@ -16,7 +16,7 @@ name once a token has picked it, ``", "args": {"`` and the closing ``}}`` are fo
 evaluates forced tokens in one batch. Every token, sampled or forced, is checked by llama.cpp's
 grammar sampler before it is accepted, so the grammar stays the authority.
 
-Imported only by models/runtime.py (inside the runner process).
+Imported only by models/engine/runtime.py (inside the runner process).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import llama_cpp
 import numpy as np
 
 from models.errors import ModelError
-from models.llama_env import clear_log, last_error
+from models.engine.llama_env import clear_log, last_error
 
 TOP_K, TOP_P, MIN_P = 40, 0.95, 0.05
 MAX_FORCED_BYTES = 256

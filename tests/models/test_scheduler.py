@@ -11,8 +11,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import pytest
 
-from app.kernel.scheduler import (
-    Job,
+from models.scheduler import (
+    ModelJob,
     JobCancelled,
     Priority,
     ScheduledChatModel,
@@ -23,7 +23,7 @@ from app.kernel.scripted import ScriptedModel
 from models import convert, synthetic
 from models.errors import GenerationCancelled, ModelLoadError, RunnerCrashed
 from models.interface import ToolCall
-from models.local import LocalChatModel, LocalEmbedder
+from models.local_client import LocalChatModel, LocalEmbedder
 from tests.models.conftest import TOOLS
 
 CHAT, QUICK, BACKGROUND = Priority.CHAT, Priority.QUICK, Priority.BACKGROUND
@@ -43,7 +43,7 @@ def scheduler() -> Iterator[Scheduler]:
     sched.close()
 
 
-def block(sched: Scheduler) -> tuple[Job, threading.Event]:
+def block(sched: Scheduler) -> tuple[ModelJob, threading.Event]:
     """Occupy the worker until the returned event is set."""
     started, release = threading.Event(), threading.Event()
 
@@ -106,7 +106,9 @@ def test_most_urgent_first_and_first_come_first_served_within_a_priority(schedul
     assert blocker.result(WAIT) == "held" and scheduler.pending() == [] and all(job.done for job in jobs)
 
 
-def test_chat_preempts_background_work_between_batches(scheduler: Scheduler):
+def test_chat_goes_before_the_background_calls_still_queued(scheduler: Scheduler):
+    """Background work (an ingestion's embedding batches) is one call per batch: a chat request
+    waits for the batch that runs, then goes before the rest."""
     ran: list[str] = []
     in_batch_2, queued = threading.Event(), threading.Event()
 
@@ -114,26 +116,16 @@ def test_chat_preempts_background_work_between_batches(scheduler: Scheduler):
         in_batch_2.set()
         assert queued.wait(WAIT)
 
-    progress: list[tuple[int, Any]] = []
-    batches = (batch(ran, f"batch{i}", i * 10, hold if i == 2 else None) for i in range(1, 6))
-    ingest = scheduler.submit_batches(BACKGROUND, batches, name="ingest", on_batch=lambda i, r: progress.append((i, r)))
+    batches = [scheduler.submit(BACKGROUND, batch(ran, f"batch{i}", i * 10, hold if i == 2 else None))
+               for i in range(1, 6)]
     assert in_batch_2.wait(WAIT)
-    later_background = scheduler.submit(BACKGROUND, ran.append, "bg2")
     chat = scheduler.submit(CHAT, ran.append, "chat")
     queued.set()
-
-    assert ingest.result(WAIT) == [10, 20, 30, 40, 50]
+    assert [job.result(WAIT) for job in batches] == [10, 20, 30, 40, 50]
     chat.result(WAIT)
-    later_background.result(WAIT)
-    assert ran == ["batch1", "batch2", "chat", "batch3", "batch4", "batch5", "bg2"]
-    assert progress == [(0, 10), (1, 20), (2, 30), (3, 40), (4, 50)]
+    assert ran == ["batch1", "batch2", "chat", "batch3", "batch4", "batch5"]
 
 
-def test_an_empty_batch_job_finishes_with_no_results(scheduler: Scheduler):
-    assert scheduler.submit_batches(BACKGROUND, []).result(WAIT) == []
-
-
-# -- cancellation --------------------------------------------------------------------------------
 def test_cancel_a_queued_job(scheduler: Scheduler):
     blocker, release = block(scheduler)
     ran: list[str] = []
@@ -169,50 +161,6 @@ def test_cancel_a_running_job_calls_its_hook(scheduler: Scheduler):
     assert scheduler.run(CHAT, lambda: 42) == 42
 
 
-def test_cancel_a_batch_job_during_a_batch_stops_before_the_next(scheduler: Scheduler):
-    ran: list[int] = []
-    in_batch_2, go = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        in_batch_2.set()
-        assert go.wait(WAIT)
-
-    job = scheduler.submit_batches(BACKGROUND, [batch(ran, i, gate=hold if i == 2 else None) for i in range(1, 6)])
-    assert in_batch_2.wait(WAIT)
-    job.cancel()
-    go.set()
-    with pytest.raises(JobCancelled):
-        job.result(WAIT)
-    assert scheduler.run(QUICK, lambda: "after") == "after"
-    assert ran == [1, 2]
-
-
-def test_cancel_a_batch_job_waiting_behind_a_chat_job(scheduler: Scheduler):
-    ran: list[Any] = []
-    in_batch_2, chat_queued, in_chat, chat_go = (threading.Event() for _ in range(4))
-
-    def hold_batch() -> None:
-        in_batch_2.set()
-        assert chat_queued.wait(WAIT)
-
-    def chat() -> None:
-        in_chat.set()
-        assert chat_go.wait(WAIT)
-
-    job = scheduler.submit_batches(BACKGROUND, [batch(ran, i, gate=hold_batch if i == 2 else None) for i in range(1, 6)])
-    assert in_batch_2.wait(WAIT)
-    chat_job = scheduler.submit(CHAT, chat)
-    chat_queued.set()
-    assert in_chat.wait(WAIT)
-    assert scheduler.pending() == [job]  # between batches 2 and 3
-    job.cancel()
-    chat_go.set()
-    chat_job.result(WAIT)
-    with pytest.raises(JobCancelled):
-        job.result(WAIT)
-    assert ran == [1, 2] and scheduler.pending() == []
-
-
 # -- errors --------------------------------------------------------------------------------------
 def test_an_exception_reaches_only_its_waiter(scheduler: Scheduler):
     def broken() -> None:
@@ -223,19 +171,6 @@ def test_an_exception_reaches_only_its_waiter(scheduler: Scheduler):
     with pytest.raises(ValueError, match="bad input"):
         bad.result(WAIT)
     assert good.result(WAIT) == "ok"
-
-
-def test_a_failing_batch_ends_its_job_and_nothing_else(scheduler: Scheduler):
-    ran: list[int] = []
-
-    def broken() -> None:
-        raise OSError("disk full")
-
-    job = scheduler.submit_batches(BACKGROUND, [batch(ran, 1), broken, batch(ran, 3)])
-    with pytest.raises(OSError, match="disk full"):
-        job.result(WAIT)
-    assert ran == [1]
-    assert scheduler.run(BACKGROUND, lambda: "alive") == "alive"
 
 
 def test_a_runner_crash_propagates_unchanged(scheduler: Scheduler):
@@ -306,7 +241,8 @@ def test_scheduled_tool_call_streams_tokens_on_the_worker(scheduler: Scheduler):
     assert (result.tool, result.args) == ("send_message", {"message": "hello there"})
     assert "".join(pieces) == result.raw and threads == {"test-scheduler"}
     assert chat.info is model.info and chat.count_tokens("two words") == 2
-    assert not hasattr(chat, "evaluate")  # the scripted model has no KV prefix to reuse
+    assert chat.load_prefix("anything") == 0 and chat.save_prefix("anything") is None  # no KV state to keep
+    assert chat.evaluate("three more words") == 3 and model.evaluated == ["three more words"]
 
 
 def test_cancel_during_a_scheduled_generation(scheduler: Scheduler):
@@ -370,7 +306,7 @@ def test_chat_preempts_embedding_batches_on_real_runners(scheduler: Scheduler, t
         def embed_batch(i: int) -> Callable[[], np.ndarray]:
             def run() -> np.ndarray:
                 order.append(f"embed{i}")
-                vectors = embedder.embed([f"note {i} about invoices", f"note {i} about travel"])
+                vectors = raw.embed([f"note {i} about invoices", f"note {i} about travel"])
                 if i == 1:
                     in_batch_1.set()
                     assert chat_queued.wait(WAIT)
@@ -382,13 +318,13 @@ def test_chat_preempts_embedding_batches_on_real_runners(scheduler: Scheduler, t
             if "chat" not in order:
                 order.append("chat")
 
-        job = scheduler.submit_batches(BACKGROUND, [embed_batch(i) for i in range(4)], name="ingest")
+        jobs = [scheduler.submit(BACKGROUND, embed_batch(i), name=f"ingest {i}") for i in range(4)]
         assert in_batch_1.wait(WAIT)
         thread, out = in_thread(lambda: chat.tool_call([{"role": "user", "content": "list my files"}], TOOLS,
                                                        max_tokens=400, on_token=on_token))
-        wait_until(lambda: [j.priority for j in scheduler.pending()] == [CHAT])
+        wait_until(lambda: [j.priority for j in scheduler.pending()][:1] == [CHAT])
         chat_queued.set()
-        vectors = job.result(60)
+        vectors = [job.result(60) for job in jobs]
         thread.join(60)
 
         assert order == ["embed0", "embed1", "chat", "embed2", "embed3"]

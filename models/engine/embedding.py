@@ -16,7 +16,7 @@ import numpy as np
 from models import gguf_file
 from models.errors import ModelError, ModelLoadError
 from models.interface import ModelInfo
-from models.llama_env import clear_log, default_threads, last_error
+from models.engine.llama_env import clear_log, default_threads, last_error
 
 MAX_TOKENS = 2048
 """A batch holds at most this many tokens (fewer when the model's context is shorter)."""

@@ -1,4 +1,4 @@
-"""llama.cpp behind a small interface. Imported only inside the runner process (models/runner.py).
+"""llama.cpp behind a small interface. Imported only inside the runner process (models/engine/server.py).
 
 One ``Runtime`` owns one chat model: it tokenizes with the model's own tokenizer, renders the
 chat template stored in the GGUF, streams tokens, decodes one tool call under a grammar (with
@@ -22,18 +22,19 @@ from typing import Callable, Iterator, Sequence
 import llama_cpp
 import numpy as np
 
-from models import constrained, gguf_file, prefix_store, template
+from models import gguf_file, template
+from models.engine import constrained, prefix_store
 from models.errors import GenerationCancelled, ModelError, ModelLoadError
 from models.grammar import tool_call_grammar
 from models.interface import (
     Generation,
-    Message,
+    ChatMessage,
     ModelInfo,
     ToolCall,
     ToolCallError,
     ToolSpec,
 )
-from models.llama_env import clear_log, default_threads, last_error
+from models.engine.llama_env import clear_log, default_threads, last_error
 from models.toolcall import tool_call_from_generation
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class Runtime:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
 
-    def render(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
+    def render(self, messages: Sequence[ChatMessage], add_generation_prompt: bool = True) -> str:
         return template.render_for(self.info, messages, add_generation_prompt)
 
     # -- evaluation ------------------------------------------------------------------------
@@ -244,7 +245,7 @@ class Runtime:
 
     def tool_call(
         self,
-        messages: Sequence[Message],
+        messages: Sequence[ChatMessage],
         tools: Sequence[ToolSpec],
         *,
         max_tokens: int = 512,

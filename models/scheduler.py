@@ -1,12 +1,15 @@
 """The scheduler: one priority queue in front of the model runners (DESIGN.md decision 7).
 
 Two runners computing at once slow each other down on a small machine, so one worker thread runs
-one model job at a time, always the most urgent: CHAT before QUICK before BACKGROUND, first come
-first served within a priority. Background work is a sequence of batches; between two batches any
-queued job of higher priority runs first. Any job can be cancelled, queued or running.
+one model call at a time, always the most urgent: CHAT before QUICK before BACKGROUND, first come
+first served within a priority. Background work (ingestion, upkeep between turns) submits small
+calls, one batch of embeddings or one evaluation each, so a chat request waits for at most one of
+them. Any job can be cancelled, queued or running.
 
-Everything a job does runs on the worker thread, including token callbacks (``on_token``) and
-``on_batch``: callers that touch a GUI must hand results over to their own thread.
+This is the app side of the model runners (models/runner_client.py): the kernel, memory and
+ingestion all reach the models through it. Everything a job does runs on the worker thread,
+including token callbacks (``on_token``): callers that touch a GUI must hand results over to their
+own thread.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import heapq
 import itertools
 import logging
 import threading
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from pathlib import Path
+from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 
@@ -26,7 +30,7 @@ from models.interface import (
     ChatModel,
     Embedder,
     Generation,
-    Message,
+    ChatMessage,
     ModelInfo,
     TokenCallback,
     ToolCall,
@@ -37,7 +41,6 @@ from models.interface import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _QUEUED, _RUNNING, _DONE = "queued", "running", "done"
-_START, _END = object(), object()
 
 
 class Priority(enum.IntEnum):
@@ -50,12 +53,12 @@ class JobCancelled(GenerationCancelled):
     """The job was cancelled before it finished (queued, between batches, or mid-generation)."""
 
 
-Unit = Callable[[], tuple[bool, Any]]
-"""One turn on the worker: returns (finished, value so far)."""
+Unit = Callable[[], Any]
+"""What a job runs on the worker."""
 
 
-class Job:
-    """A request waiting in (or taken from) the queue; ``result()`` waits for its outcome."""
+class ModelJob:
+    """A model call waiting in (or taken from) the queue; ``result()`` waits for its outcome."""
 
     def __init__(self, scheduler: Scheduler, priority: Priority, name: str, unit: Unit,
                  cancel_hook: Callable[[], None] | None, seq: int) -> None:
@@ -72,14 +75,14 @@ class Job:
         self._error: BaseException | None = None  # raised by result()
 
     def __repr__(self) -> str:
-        return f"<Job {self.name!r} {self.priority.name} {self._state}>"
+        return f"<ModelJob {self.name!r} {self.priority.name} {self._state}>"
 
     @property
     def done(self) -> bool:
         return self._finished.is_set()
 
     def cancel(self) -> None:
-        """Drop the job if queued; if running, ask it to stop (its cancel hook, or before the next batch).
+        """Drop the job if queued; if running, ask it to stop (through its cancel hook).
 
         A running job that finishes before the request takes effect keeps its result.
         """
@@ -96,36 +99,15 @@ class Job:
         return self._value
 
 
-class _Batches:
-    """The unit of a batch job: runs one batch per turn and collects the results."""
-
-    def __init__(self, batches: Iterable[Callable[[], Any]], on_batch: Callable[[int, Any], None] | None) -> None:
-        self._iter = iter(batches)
-        self._on_batch = on_batch
-        self._next: Any = _START
-        self.results: list[Any] = []
-
-    def __call__(self) -> tuple[bool, list[Any]]:
-        if self._next is _START:
-            self._next = next(self._iter, _END)
-        if self._next is not _END:
-            result = self._next()
-            self.results.append(result)
-            if self._on_batch is not None:
-                self._on_batch(len(self.results) - 1, result)
-            self._next = next(self._iter, _END)
-        return self._next is _END, self.results
-
-
 class Scheduler:
     """Runs submitted jobs one at a time on a daemon worker thread, most urgent first."""
 
     def __init__(self, name: str = "scheduler") -> None:
         self.name = name
         self._cond = threading.Condition()
-        self._heap: list[tuple[int, int, Job]] = []
+        self._heap: list[tuple[int, int, ModelJob]] = []
         self._seq = itertools.count()
-        self._running: Job | None = None
+        self._running: ModelJob | None = None
         self._closed = False
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
         self._thread.start()
@@ -134,20 +116,20 @@ class Scheduler:
         """True on the worker thread, where jobs (and their callbacks) run."""
         return threading.current_thread() is self._thread
 
-    def _enqueue(self, priority: Priority, name: str, unit: Unit, cancel: Callable[[], None] | None) -> Job:
+    def _enqueue(self, priority: Priority, name: str, unit: Unit, cancel: Callable[[], None] | None) -> ModelJob:
         with self._cond:
             if self._closed:
                 raise RuntimeError(f"{self.name} is closed")
-            job = Job(self, Priority(priority), name, unit, cancel, next(self._seq))
+            job = ModelJob(self, Priority(priority), name, unit, cancel, next(self._seq))
             heapq.heappush(self._heap, (job.priority, job._seq, job))
             self._cond.notify_all()
         return job
 
     def submit(self, priority: Priority, fn: Callable[..., T], *args: Any, name: str = "",
-               cancel: Callable[[], None] | None = None, **kwargs: Any) -> Job:
+               cancel: Callable[[], None] | None = None, **kwargs: Any) -> ModelJob:
         """Queue ``fn(*args, **kwargs)``; ``cancel`` is called to stop it once it runs."""
         call = functools.partial(fn, *args, **kwargs)
-        return self._enqueue(priority, name or getattr(fn, "__qualname__", "job"), lambda: (True, call()), cancel)
+        return self._enqueue(priority, name or getattr(fn, "__qualname__", "job"), call, cancel)
 
     def run(self, priority: Priority, fn: Callable[..., T], *args: Any, name: str = "",
             cancel: Callable[[], None] | None = None, **kwargs: Any) -> T:
@@ -159,24 +141,13 @@ class Scheduler:
                 raise _as_cancelled(exc, name or "the job") from exc
         return self.submit(priority, fn, *args, name=name, cancel=cancel, **kwargs).result()
 
-    def submit_batches(self, priority: Priority, batches: Iterable[Callable[[], Any]], *, name: str = "",
-                       on_batch: Callable[[int, Any], None] | None = None,
-                       cancel: Callable[[], None] | None = None) -> Job:
-        """Queue background work as batches; ``result()`` is the list of the batches' results.
-
-        Each batch is one turn on the worker; between turns, more urgent jobs go first.
-        ``on_batch(index, result)`` runs after each batch. Cancelling stops before the next batch
-        (and calls ``cancel`` to cut the running batch short, when given).
-        """
-        return self._enqueue(priority, name or "batches", _Batches(batches, on_batch), cancel)
-
-    def pending(self) -> list[Job]:
+    def pending(self) -> list[ModelJob]:
         """The queued jobs, in the order they will run."""
         with self._cond:
             return [job for _, _, job in sorted(self._heap)]
 
     @property
-    def running(self) -> Job | None:
+    def running(self) -> ModelJob | None:
         return self._running
 
     def wait_quiet(self, priority: Priority = Priority.BACKGROUND, timeout: float | None = None) -> bool:
@@ -194,7 +165,7 @@ class Scheduler:
             return self._cond.wait_for(quiet, timeout)
 
     def close(self, timeout: float = 5) -> None:
-        """Cancel the queued jobs, let the running one finish (a batch job stops after its batch)."""
+        """Cancel the queued jobs, let the running one finish."""
         with self._cond:
             self._closed = True
             for _, _, job in self._heap:
@@ -206,7 +177,7 @@ class Scheduler:
             self._thread.join(timeout)
 
     # -- the worker ----------------------------------------------------------------------------
-    def _cancel(self, job: Job) -> None:
+    def _cancel(self, job: ModelJob) -> None:
         with self._cond:
             if job._state == _DONE:
                 return
@@ -223,14 +194,14 @@ class Scheduler:
             except Exception:
                 log.exception("cancelling %s failed", job.name)
 
-    def _finish(self, job: Job, value: Any = None, error: BaseException | None = None) -> None:
+    def _finish(self, job: ModelJob, value: Any = None, error: BaseException | None = None) -> None:
         """Record the outcome and wake the waiter (called with the lock held)."""
         if isinstance(error, GenerationCancelled):
             error = _as_cancelled(error, job.name)
         job._value, job._error, job._state = value, error, _DONE
         job._finished.set()
 
-    def _next_job(self) -> Job | None:
+    def _next_job(self) -> ModelJob | None:
         with self._cond:
             while not self._heap and not self._closed:
                 self._cond.wait()
@@ -242,21 +213,15 @@ class Scheduler:
 
     def _work(self) -> None:
         while (job := self._next_job()) is not None:
-            finished, value, error = False, None, None
+            value, error = None, None
             try:
-                finished, value = job._unit()
+                value = job._unit()
             except BaseException as exc:  # the waiter gets it; the worker lives on
                 error = exc
             with self._cond:
                 self._running = None
                 self._cond.notify_all()
-                if error is not None or finished:
-                    self._finish(job, value, error)
-                elif job._cancel_requested or self._closed:
-                    self._finish(job, error=JobCancelled(f"{job.name} was cancelled between batches"))
-                else:
-                    job._state = _QUEUED
-                    heapq.heappush(self._heap, (job.priority, job._seq, job))
+                self._finish(job, value, error)
 
 
 def _as_cancelled(exc: GenerationCancelled, name: str) -> JobCancelled:
@@ -273,7 +238,7 @@ class _Scheduled:
     def __init__(self, scheduler: Scheduler, priority: Priority) -> None:
         self.scheduler = scheduler
         self.priority = priority
-        self._jobs: set[Job] = set()
+        self._jobs: set[ModelJob] = set()
         self._lock = threading.Lock()
 
     def _call(self, fn: Callable[..., T], *args: Any, cancel: Callable[[], None] | None = None, **kwargs: Any) -> T:
@@ -304,8 +269,6 @@ class ScheduledChatModel(_Scheduled):
     the scheduler's worker thread.
     """
 
-    _QUEUED_OPTIONAL = ("evaluate", "save_prefix", "load_prefix")
-
     def __init__(self, model: ChatModel, scheduler: Scheduler, priority: Priority = Priority.CHAT) -> None:
         super().__init__(scheduler, priority)
         self.model = model
@@ -324,7 +287,7 @@ class ScheduledChatModel(_Scheduled):
     def count_tokens(self, text: str) -> int:
         return self.model.count_tokens(text)
 
-    def render(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
+    def render(self, messages: Sequence[ChatMessage], add_generation_prompt: bool = True) -> str:
         return self.model.render(messages, add_generation_prompt)
 
     def generate(self, prompt: str, *, max_tokens: int = 256, grammar: str | None = None,
@@ -332,16 +295,19 @@ class ScheduledChatModel(_Scheduled):
         return self._call(self.model.generate, prompt, cancel=self.model.cancel, max_tokens=max_tokens,
                           grammar=grammar, stop=stop, on_token=on_token)
 
-    def tool_call(self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, max_tokens: int = 512,
+    def tool_call(self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], *, max_tokens: int = 512,
                   on_token: TokenCallback | None = None) -> ToolCall | ToolCallError:
         return self._call(self.model.tool_call, messages, tools, cancel=self.model.cancel,
                           max_tokens=max_tokens, on_token=on_token)
 
-    def __getattr__(self, name: str) -> Any:
-        """evaluate / save_prefix / load_prefix, queued, when the model has them."""
-        if name in self._QUEUED_OPTIONAL and hasattr(self.model, name):
-            return functools.partial(self._call, getattr(self.model, name), cancel=self.model.cancel)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+    def evaluate(self, prompt: str) -> int:
+        return self._call(self.model.evaluate, prompt, cancel=self.model.cancel)
+
+    def save_prefix(self, prompt: str) -> Path | None:
+        return self._call(self.model.save_prefix, prompt, cancel=self.model.cancel)
+
+    def load_prefix(self, prompt: str) -> int:
+        return self._call(self.model.load_prefix, prompt, cancel=self.model.cancel)
 
     def close(self) -> None:
         self.model.close()
@@ -364,15 +330,13 @@ class ScheduledEmbedder(_Scheduled):
 
     @property
     def max_tokens(self) -> int:
-        return self.embedder.max_tokens  # type: ignore[attr-defined]
+        return self.embedder.max_tokens
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         return self._call(self.embedder.embed, list(texts))
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self._call(self.embedder.count_tokens, list(texts))  # type: ignore[attr-defined]
+        return self._call(self.embedder.count_tokens, list(texts))
 
     def close(self) -> None:
-        close = getattr(self.embedder, "close", None)
-        if close is not None:
-            close()
+        self.embedder.close()
