@@ -222,20 +222,20 @@ class Tool(Generic[P]):
             subject = self.subject({key: self.converters[key](value) for key, value in kwargs.items()})
         return Judgement(tuple(targets), subject)
 
-    def call(
+    def run(
         self, args: Mapping[str, Any], context: ToolContext | None = None, *, limit: int = MAX_RESULT_CHARS
-    ) -> str:
+    ) -> ToolResult:
         """Validate the model's ``args`` (``request_heartbeat`` is dropped), run the function.
 
         Path arguments reach the function as the context's judgement resolved them (judged here
         when the caller brought none). Invalid arguments and exceptions raised by the function come
-        back as one ``Error: ...`` line, results longer than ``limit`` characters are cut.
-        KeyboardInterrupt and SystemExit propagate (they are not Exceptions).
+        back as a failed result whose text is one ``Error: ...`` line; results longer than ``limit``
+        characters are cut. KeyboardInterrupt and SystemExit propagate (they are not Exceptions).
         """
         kwargs, _ = self.split_args(args)
         problem = self.invalid(args)
         if problem is not None:
-            return problem
+            return ToolResult(False, problem)
         context = context if context is not None else ToolContext()
         try:
             if context.judgement is None and (self.paths or self.subject is not None):
@@ -251,13 +251,25 @@ class Tool(Generic[P]):
             if not isinstance(result, str):
                 raise TypeError(f"{self.name} returned {type(result).__name__}, not str")
         except Refused as exc:  # worded as a refusal ("refused to ...")
-            return _one_line(f"Error: {exc}")
+            return ToolResult(False, _one_line(f"Error: {exc}"))
         except Exception as exc:  # an error is a result the model reads
             message = str(exc).strip()
-            return _one_line(f"Error: {type(exc).__name__}" + (f": {message}" if message else ""))
+            return ToolResult(False, _one_line(f"Error: {type(exc).__name__}" + (f": {message}" if message else "")))
         if len(result) > limit:
-            return result[:limit] + f"... [truncated: {len(result) - limit} more characters]"
-        return result
+            result = result[:limit] + f"... [truncated: {len(result) - limit} more characters]"
+        return ToolResult(True, result)
+
+    def call(self, args: Mapping[str, Any], context: ToolContext | None = None) -> str:
+        """The text of :meth:`run`: the result, or the one ``Error: ...`` line."""
+        return self.run(args, context).text
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What one call of a tool gave: whether it did its work, and the text the model reads."""
+
+    ok: bool
+    text: str
 
 
 def _same(value: Any) -> Any:

@@ -8,7 +8,7 @@ import importlib.metadata
 import sys
 
 from app import paths, settings
-from app.memory.store import embedder_path
+from app.kernel.assembly import embedder_path
 from models import gguf_file
 from models.convert import DEFAULT_EMBEDDER_FILE
 from models.errors import ModelError

@@ -18,7 +18,9 @@ from app.ingest import folders
 from app.ingest.ignore import IgnoreRules
 from app.ingest.pipeline import Pipeline, Summary
 from app.memory.documents import path_text
+from app.kernel.assembly import open_memory
 from app.memory.store import MemoryStore
+from tools.fs.resolve import resolve
 
 MAX_PROBLEMS_SHOWN = 20
 
@@ -112,15 +114,15 @@ def _index_target(given: str) -> tuple[Path | None, str]:
     """The resolved folder or file to index, or None and why it cannot be indexed."""
     shown = Path(os.path.abspath(Path(given).expanduser()))
     try:
-        path = shown.resolve()
+        path = resolve(given, base=Path.cwd())
         info = path.stat()
-    except RuntimeError:  # Path.resolve() before Python 3.13
-        return None, f"{path_text(str(shown))} is a symlink loop; nothing was indexed"
+    except ValueError as exc:
+        return None, str(exc)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             return None, f"{path_text(str(shown))} is a symlink loop; nothing was indexed"
         if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
-            return None, f"{path_text(str(shown.resolve()))} does not exist"
+            return None, f"{path_text(str(path))} does not exist"
         return None, f"cannot read {path_text(str(shown))}: {exc.strerror or exc}; nothing was indexed"
     for test, kind in _NOT_INDEXABLE:
         if test(info.st_mode):
@@ -142,7 +144,7 @@ def run_index(args: argparse.Namespace) -> int:
 
 
 def _index_here(path: Path, as_json: bool) -> int:
-    memory = MemoryStore.open_default()
+    memory = open_memory()
     try:
         return _index(memory, path, as_json)
     finally:
@@ -165,7 +167,7 @@ def _watch_here(args: argparse.Namespace) -> int:
         return _remove(args.remove)
     if args.list:
         return _list(args.json)
-    memory = MemoryStore.open_default()
+    memory = open_memory()
     try:
         if args.path:
             try:
@@ -262,7 +264,7 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def _search_here(args: argparse.Namespace) -> int:
-    memory = MemoryStore.open_default()
+    memory = open_memory()
     try:
         return search_on(memory, args)
     finally:

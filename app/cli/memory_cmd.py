@@ -13,6 +13,7 @@ from pathlib import Path
 
 from app.cli import handed
 from app.memory.core import CoreMemoryError
+from app.kernel.assembly import open_memory
 from app.memory.store import MemoryStore
 
 
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _here(args: argparse.Namespace) -> int:
     needs_embedder = args.memory_command == "search"
-    store = MemoryStore.open_default() if needs_embedder else MemoryStore.open()
+    store = open_memory() if needs_embedder else MemoryStore.open()
     try:
         return on_memory(store, args)
     finally:

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Callable
 
 from app import paths
-from app.kernel.agent import Limits
-from app.kernel.events import Step, user_message
-from app.kernel.session import Session
 from app.ingest.pipeline import Pipeline
-from app.memory.store import MemoryStore, embedder_path
+from app.kernel.agent import Limits
+from app.kernel.assembly import Kernel, assemble, embedder_path
+from app.kernel.events import Step, StepKind, user_message
+from app.memory.store import MemoryStore
 from app.safety.confirm import ScriptedConfirmer
-from app.safety.gate import Turn
+from app.safety.gate import Taint
 from app.safety.policy import Policy
 from models import synthetic
 from models.convert import ensure_default_embedder
@@ -60,7 +60,7 @@ class SelfTest:
         (self.work / "notes.txt").write_text("Pagemind self-test notes.\n", encoding="utf-8")
         self.model: LocalChatModel | None = None
         self.memory: MemoryStore | None = None
-        self.session: Session | None = None
+        self.kernel: Kernel | None = None
         self.steps: list[Step] = []
 
     def steps_to_run(self) -> list[tuple[str, Callable[[], str]]]:
@@ -87,20 +87,20 @@ class SelfTest:
         model_id = self.embedder.info.file_hash if self.embedder else ""
         self.memory = MemoryStore.open(self.folder / "memory.duckdb", self.embedder, model_id)
         policy = Policy(roots=[str(self.work)], rules=[])
-        self.session = Session(self.memory, self.model, ScriptedConfirmer(default="deny"), policy=policy,
+        self.kernel = assemble(self.memory, self.model, ScriptedConfirmer(default="deny"), policy=policy,
                                limits=Limits(max_steps=3, max_seconds=300, call_tokens=256),
                                conversation=CONVERSATION)
         return f"{self.model.info.architecture}, context {self.model.info.n_ctx:,} tokens"
 
     def turn(self) -> str:
-        assert self.session is not None
-        result = self.session.handle(user_message(f"List the files in {self.work}."), self.steps.append)
+        assert self.kernel is not None
+        result = self.kernel.agent.run(user_message(f"List the files in {self.work}."), self.steps.append)
         _check(result.stop not in ("error", "time_limit", "cancelled"), f"the turn ended with {result.error}")
-        calls = [s for s in self.steps if s.kind == "tool_call"]
-        rejected = [s for s in self.steps if s.kind == "error" and not s.text.startswith("stopped after")]
+        calls = [s for s in self.steps if s.kind == StepKind.TOOL_CALL]
+        rejected = [s for s in self.steps if s.kind == StepKind.ERROR and not s.text.startswith("stopped after")]
         _check(len(calls) + len(rejected) == result.steps, f"{result.steps} steps but {len(calls)} calls")
         for call in calls:
-            problem = self.session.registry.get(call.tool or "").invalid(call.args or {})
+            problem = self.kernel.registry.get(call.tool or "").invalid(call.args or {})
             _check(problem is None, f"a call passed the grammar but not its schema: {problem}")
         return f"{result.steps} step(s), ended: {result.stop}; calls: {', '.join(s.tool or '' for s in calls) or 'none'}"
 
@@ -113,14 +113,14 @@ class SelfTest:
         return f"{len(messages)} messages"
 
     def quick(self) -> str:
-        assert self.session is not None
-        result = self.session.handle(user_message(f"list {self.work}"))
-        _check(result.stop == "replied", f"the quick command failed: {result.error}")
-        _check("notes.txt" in (result.reply or ""), f"the listing does not show notes.txt: {result.reply!r}")
+        assert self.kernel is not None
+        result = self.kernel.agent.run(user_message(f"list {self.work}"))
+        _check(result.stop == "done", f"the quick command failed: {result.error}")
+        _check("notes.txt" in (result.answer or ""), f"the listing does not show notes.txt: {result.answer!r}")
         return "list_dir found notes.txt"
 
     def ingest(self) -> str:
-        assert self.memory is not None and self.session is not None
+        assert self.memory is not None and self.kernel is not None
         docs = self.folder / "docs"
         docs.mkdir()
         (docs / "budget.txt").write_text("The quarterly budget review moved to Thursday at ten.", encoding="utf-8")
@@ -136,16 +136,16 @@ class SelfTest:
         found = self.memory.documents.search("when is the budget review")
         _check(bool(found.items) and found.items[0].path == str(docs / "budget.txt"),
                "searching for the budget review did not find budget.txt first")
-        turn = Turn()
-        outcome = self.session.gate.run("search_documents", {"query": "budget review"}, turn)
-        _check("budget.txt" in outcome.result and bool(turn.taint),
+        taint = Taint()
+        outcome = self.kernel.gate.run("search_documents", {"query": "budget review"}, taint)
+        _check("budget.txt" in outcome.text and bool(taint),
                "search_documents did not find the file, or did not mark the turn as holding untrusted text")
         how = "by meaning and words" if self.embedder else "by words only (no embedder)"
         return f"2 files indexed, 1 binary file skipped; found {how}"
 
     def close(self) -> None:
-        if self.session is not None:
-            self.session.close(save_state=False)
+        if self.kernel is not None:
+            self.kernel.close(save_state=False)
         elif self.model is not None:
             self.model.close()
         if self.memory is not None:

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 def _result_text(result: Any) -> str:
-    return result.reply or result.error or f"finished ({result.stop})"
+    return result.answer or result.error or f"finished ({result.stop})"
 
 
 class DesktopApp(QObject):
@@ -100,7 +100,7 @@ class DesktopApp(QObject):
 
     def shutdown(self) -> None:
         """Everything :meth:`quit` does but ending the event loop."""
-        if self.bridge._closed:
+        if self.bridge.closed:
             return
         self.quitting.emit()
         if self.dialog is not None:
@@ -229,11 +229,10 @@ def _report_start(desktop: DesktopApp) -> None:
         QApplication.exit(code)
 
     def opened() -> None:
-        memory = desktop.bridge.host.memory
-        finish(0, memory.db.notice or "" if memory is not None else "")
+        finish(0, desktop.bridge.memory_notice() or "")
 
     desktop.bridge.ready.connect(opened)
-    desktop.bridge.error.connect(lambda text: desktop.bridge.host.memory is None and finish(1, text))
+    desktop.bridge.error.connect(lambda text: not desktop.bridge.is_ready and finish(1, text))
     if desktop.bridge.is_ready:
         opened()
     QTimer.singleShot(STARTUP_CHECK_SECONDS * 1000,

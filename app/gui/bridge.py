@@ -11,12 +11,15 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from app import settings
+from app.kernel.events import Event
 from app.kernel.host import Host, HostListener
+from app.kernel.turns import TurnListener
+from app.safety.confirm import Answer
 
 log = logging.getLogger(__name__)
 
@@ -50,21 +53,40 @@ class Bridge(QObject):
     def __init__(self, host: Host | None = None, parent: QObject | None = None, **host_options: Any) -> None:
         super().__init__(parent)
         self._deliver.connect(self._run_delivery)
-        self.host = host or Host(HostListener(), **host_options)
-        self.host.listener = HostListener(
-            on_ready=self.ready.emit,
+        listener = HostListener(
+            on_ready=self._on_ready,
             on_model=self.model_changed.emit,
-            on_state=self.state_changed.emit,
-            on_turn=lambda turn, event: self.turn_started.emit(turn, event.kind, event.text),
-            on_step=self.step.emit,
-            on_done=self.turn_finished.emit,
-            on_confirm=self.confirm_requested.emit,
+            on_confirm=self._on_confirm,
             on_context=self.context_changed.emit,
             on_progress=self.ingest_progress.emit,
             on_error=self.error.emit,
         )
+        turns = TurnListener(
+            on_turn=self._on_turn,
+            on_step=self.step.emit,
+            on_done=self._on_done,
+        )
+        self.host = host or Host(**host_options)
+        self.host.listen(listener, turns)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bridge")
         self._closed = False
+
+    # -- state for the tray and the window -------------------------------------------------------
+    def _on_ready(self) -> None:
+        self.ready.emit()
+        self.state_changed.emit("idle")
+
+    def _on_turn(self, turn: int, event: Event) -> None:
+        self.turn_started.emit(turn, event.kind, event.text)
+        self.state_changed.emit("thinking")
+
+    def _on_done(self, turn: int, result: Any) -> None:
+        self.turn_finished.emit(turn, result)
+        self.state_changed.emit("idle")
+
+    def _on_confirm(self, request: Any) -> None:
+        self.state_changed.emit("confirm")
+        self.confirm_requested.emit(request)
 
     # -- plumbing ------------------------------------------------------------------------------
     @Slot(object)
@@ -99,10 +121,11 @@ class Bridge(QObject):
 
     def _journal(self) -> Any:
         self._memory()
-        return self.host.session.journal
+        return self.host.kernel.journal
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
+        self.state_changed.emit("starting")
         self.host.start()
 
     def close(self) -> None:
@@ -114,27 +137,46 @@ class Bridge(QObject):
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
     def is_ready(self) -> bool:
         return self.host.memory is not None
 
     @property
-    def has_model(self) -> bool:
-        return self.host.model_status[1] == "ready"
+    def model_status(self) -> tuple[str, str]:
+        """(model label, status) as the last report said: "loading", "ready", "none" or "error: why"."""
+        return self.host.model_status
+
+    def memory_notice(self) -> str | None:
+        """What had to be repaired to open memory (a damaged log or file), once it is open."""
+        memory = self.host.memory
+        return memory.db.notice if memory is not None else None
 
     # -- turns -----------------------------------------------------------------------------------
-    def send(self, text: str, kind: str = "user", listener: Callable[[Any], None] | None = None,
-             done: Done | None = None) -> None:
-        """Queue a request; ``listener`` and ``done`` (optional) run on the GUI thread."""
+    def send(self, text: str, kind: Literal["user", "quick"] = "user",
+             listener: Callable[[Any], None] | None = None, done: Done | None = None) -> None:
+        """Queue a request ("user" or "quick"); ``listener`` and ``done`` (optional) run on the GUI thread."""
+        if kind not in ("user", "quick"):
+            raise ValueError(f"a request is user or quick, not {kind!r}")
+        if not text.strip():
+            raise ValueError("the request is empty")
+        if kind == "quick":
+            settings.remember_command(text.strip())
         relay = (lambda step: self._deliver.emit(lambda: listener(step))) if listener else (lambda step: None)
         finish = (lambda result: self._deliver.emit(lambda: done(result))) if done else None
-        self.host.submit(text, kind, relay, finish)
+        self.host.turns.submit(Event(kind, text.strip()), relay, finish)
 
     def cancel(self) -> None:
-        self.host.cancel()
+        """Stop the turn in flight; a pending question is answered "deny"."""
+        self.host.confirmer.abort()
+        self.host.turns.cancel()
 
-    def answer(self, answer: str) -> None:
-        """Answer the pending confirmation: "once", "always" or "deny"."""
-        self.host.answer(answer)
+    def answer(self, answer: Answer) -> None:
+        """Answer the pending question: "once", "always" or "deny"."""
+        self.host.confirmer.answer(answer)
+        self.state_changed.emit("thinking")
 
     def run_command(self, argv: list[str], write: Callable[[str, str], None],
                     done: Callable[[int], None]) -> threading.Event:
@@ -180,9 +222,6 @@ class Bridge(QObject):
     def search_documents(self, query: str, done: Done, failed: Failed | None = None, k: int = 10) -> None:
         self.later(lambda: self._memory().documents.search(query, page=0, size=k), done, failed)
 
-    def memory_sizes(self, done: Done, failed: Failed | None = None) -> None:
-        self.later(lambda: self._memory().sizes(), done, failed)
-
     def folders(self, done: Done, failed: Failed | None = None) -> None:
         """Each watched folder: :func:`app.ingest.folders.report` and its ``files`` (Documents)."""
         self.later(self._folder_rows, done, failed)
@@ -207,9 +246,6 @@ class Bridge(QObject):
     def undo(self, entry_id: int | None, done: Done, failed: Failed | None = None) -> None:
         """Undo one journal entry (None: the last undoable one); ``done`` gets what was done."""
         self.later(lambda: self._journal().undo(entry_id), done, failed)
-
-    def entry(self, entry_id: int, done: Done, failed: Failed | None = None) -> None:
-        self.later(lambda: self._journal().get(entry_id), done, failed)
 
     # -- settings --------------------------------------------------------------------------------
     def apply_settings(self, old: settings.Settings, new: settings.Settings) -> None:

@@ -9,7 +9,7 @@ and from tools is untrusted: it is escaped by the Markdown renderer or shown as 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from typing import Any, TypeVar
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -25,6 +25,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.markdown import to_html
+from app.kernel.events import Step, StepKind
+
+CardT = TypeVar("CardT", bound=QWidget)
 
 MAX_RESULT_CHARS = 4000
 """A tool result longer than this is cut in its card (the model saw it whole)."""
@@ -140,8 +143,8 @@ class ToolCard(Card):
         self.status.setText(f"waiting for your permission: {reason}")
         self.status.setStyleSheet("color: #b45309;")
 
-    def finish(self, result: str, journal_id: int | None, undoable: bool) -> None:
-        failed = result.startswith(("Error:", "Denied:", "The user declined"))
+    def finish(self, result: str, ok: bool, journal_id: int | None, undoable: bool) -> None:
+        failed = not ok
         self.status.setText("failed" if failed else "done")
         self.status.setStyleSheet(f"color: {'#b91c1c' if failed else '#15803d'};")
         cut = result if len(result) <= MAX_RESULT_CHARS else result[:MAX_RESULT_CHARS] + "\n…"
@@ -174,17 +177,15 @@ class ChatView(QScrollArea):
         self.setWidget(inner)
         self.cards: list[QWidget] = []
         self._rows: list[QWidget] = []
-        self.check_undo: Callable[[int, Callable[[bool], None]], None] | None = None
         """Asks whether a journal entry can be undone; the answer comes back later (set by the window)."""
         self.reply: ReplyCard | None = None
         self.tool: ToolCard | None = None
-        self._last_result: str | None = None
         self._follow = True
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(lambda value: setattr(self, "_follow", value >= bar.maximum() - 4))
         bar.rangeChanged.connect(lambda _lo, hi: self._follow and bar.setValue(hi))
 
-    def _add(self, card: QWidget, align_right: bool = False) -> QWidget:
+    def _add(self, card: CardT, align_right: bool = False) -> CardT:
         holder = card
         if align_right:
             holder = QWidget()
@@ -199,7 +200,7 @@ class ChatView(QScrollArea):
     # -- what the window calls ---------------------------------------------------------------------
     def add_request(self, kind: str, text: str) -> None:
         """A turn started: the user's words (or the system event) as its own card."""
-        self.reply, self.tool, self._last_result = None, None, None
+        self.reply, self.tool = None, None
         if kind == "system":
             note = Card("note")
             note.box.addWidget(_label(f"event: {text}"))
@@ -216,40 +217,39 @@ class ChatView(QScrollArea):
         card.box.addWidget(body)
         self._add(card)
 
-    def show_step(self, step: Any) -> None:
-        """Render one :class:`~app.kernel.events.Step`."""
-        kind = step.kind
-        if kind == "delta":
-            if step.channel == "reply":
+    def show_step(self, step: Step) -> None:
+        """Render one :class:`~app.kernel.events.Step`: every kind is handled here."""
+        match step.kind:
+            case StepKind.DELTA:
+                if step.channel == "reply":
+                    if self.reply is None:
+                        self.reply = self._add(ReplyCard())
+                    self.reply.append(step.text)
+            case StepKind.THOUGHT:
+                self._add(ThoughtCard(step.text))
+            case StepKind.TOOL_CALL if step.tool != "send_message":
+                card = ToolCard(step.tool or "", step.args or {})
+                card.undo_requested.connect(lambda entry, card=card: self.undo_requested.emit(entry, card))
+                self.tool = self._add(card)
+            case StepKind.TOOL_RESULT if self.tool is not None:
+                card, self.tool = self.tool, None
+                card.finish(step.text, bool(step.ok), step.journal_id, step.undoable)
+            case StepKind.REPLY:
                 if self.reply is None:
-                    self.reply = self._add(ReplyCard())  # type: ignore[assignment]
-                self.reply.append(step.text)
-        elif kind == "thought":
-            self._add(ThoughtCard(step.text))
-        elif kind == "tool_call" and step.tool != "send_message":
-            self.tool = self._add(ToolCard(step.tool or "", step.args or {}))  # type: ignore[assignment]
-            self.tool.undo_requested.connect(lambda entry, card=self.tool: self.undo_requested.emit(entry, card))
-        elif kind == "confirm" and self.tool is not None:
-            self.tool.asking(step.text)
-        elif kind == "tool_result" and self.tool is not None:
-            self._last_result = step.text
-            card, self.tool = self.tool, None
-            card.finish(step.text, step.journal_id, False)
-            if step.journal_id is not None and self.check_undo is not None:
-                self.check_undo(step.journal_id, card.undo_button.setVisible)
-        elif kind == "reply":
-            if self.reply is None and step.text == self._last_result:
-                return  # a quick command's reply is its result, already in its card
-            if self.reply is None:
-                self.reply = self._add(ReplyCard())  # type: ignore[assignment]
-            self.reply.set_text(step.text)
-            self.reply = None
-        elif kind == "error" and step.text != self._last_result:  # a failed call's error is in its card
-            self.add_error(step.text)
-        elif kind == "memory":
-            note = Card("note")
-            note.box.addWidget(_label(f"memory: {step.text}"))
-            self._add(note)
+                    self.reply = self._add(ReplyCard())
+                self.reply.set_text(step.text)
+                self.reply = None
+            case StepKind.ERROR:
+                self.add_error(step.text)
+            case StepKind.MEMORY:
+                note = Card("note")
+                note.box.addWidget(_label(f"memory: {step.text}"))
+                self._add(note)
+
+    def asking(self, request: Any) -> None:
+        """The confirmation for the call in flight is shown: its card says it waits."""
+        if self.tool is not None:
+            self.tool.asking(request.reason)
 
     def clear(self) -> None:
         for row in self._rows:

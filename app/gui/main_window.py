@@ -50,7 +50,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self.busy = False
         self._set_busy(False)
-        label, status = bridge.host.model_status
+        label, status = bridge.model_status
         self.show_model(label or "the chat model", status)
 
     # -- layout --------------------------------------------------------------------------------
@@ -67,8 +67,6 @@ class MainWindow(QMainWindow):
         banner_row.addWidget(self.banner, 1)
         banner_row.addWidget(self.choose_model_button)
         self.chat = ChatView()
-        self.chat.check_undo = lambda entry, show: self.bridge.entry(
-            entry, lambda found: show(bool(found.undoable)), lambda _message: None)
         self.input = ChatInput()
         self.send_button = QPushButton("Send")
         self.send_button.setToolTip("Send (Enter)")
@@ -129,6 +127,7 @@ class MainWindow(QMainWindow):
         self.chat.undo_requested.connect(self.undo)
         bridge.turn_started.connect(lambda _turn, kind, text: self.chat.add_request(kind, text))
         bridge.step.connect(lambda _turn, step: self.chat.show_step(step))
+        bridge.confirm_requested.connect(self.chat.asking)
         bridge.state_changed.connect(lambda state: self._set_busy(state in ("thinking", "confirm")))
         bridge.model_changed.connect(self.show_model)
         bridge.context_changed.connect(self.show_context)

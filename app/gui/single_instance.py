@@ -27,6 +27,7 @@ from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from app import paths
 from app.cli import handoff
 from app.gui.bridge import Bridge
+from app.kernel.events import StepKind
 
 log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 64 * 1024
@@ -121,17 +122,26 @@ class InstanceServer(QObject):
 
     def _ask(self, socket: QLocalSocket, text: str, kind: str) -> None:
         def step(value: Any) -> None:
-            if value.kind != "delta" or value.channel == "reply":
+            if value.kind != StepKind.DELTA or value.channel == "reply":
                 self._reply(socket, value.as_json())
 
-        def done(result: Any) -> None:
-            self._reply(socket, {"kind": "done", "stop": result.stop, "steps": result.steps,
-                                 "reply": result.reply, "error": result.error}, close=True)
+        def asked(request: Any) -> None:  # the window asks; the client hears that it waits
+            self._reply(socket, {"kind": "confirm", "text": request.reason, "tool": request.tool})
 
+        def done(result: Any) -> None:
+            self.bridge.confirm_requested.disconnect(asked)
+            self._reply(socket, {"kind": "done", "stop": result.stop, "steps": result.steps, "reply": result.reply,
+                                 "error": result.error, "answer": result.answer}, close=True)
+
+        if kind not in ("user", "quick"):
+            self._reply(socket, {"kind": "error", "text": f"a request is user or quick, not {kind!r}"}, close=True)
+            return
         try:
-            self.bridge.send(text, kind, step, done)
+            self.bridge.send(text, "quick" if kind == "quick" else "user", step, done)
         except ValueError as exc:
             self._reply(socket, {"kind": "error", "text": str(exc)}, close=True)
+            return
+        self.bridge.confirm_requested.connect(asked)
 
     def _command(self, socket: QLocalSocket, argv: list[str]) -> None:
         """A command of the command line that needs the memory this app holds (app/cli/handed.py)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app import paths, settings
+from tools.fs.resolve import resolve
 
 if TYPE_CHECKING:
     from app.memory.store import MemoryStore
@@ -18,7 +19,8 @@ class FolderError(ValueError):
 
 
 def _resolve(path: str | os.PathLike[str]) -> Path:
-    return Path(os.path.realpath(Path(path).expanduser()))
+    """A folder the user named on the command line or in the window: relative to where they stand."""
+    return resolve(path, base=Path.cwd())
 
 
 def check_indexable(path: Path) -> None:

@@ -31,13 +31,14 @@ from app.ingest import reading
 from app.ingest.extract import ExtractError, kind_of
 from app.ingest.extract_worker import Extractor
 from app.ingest.ignore import IgnoreRules
-from app.ingest.queue import MAX_ATTEMPTS, IngestQueue, Job
+from app.ingest.queue import MAX_ATTEMPTS, IngestQueue, IngestJob
 from app.ingest.scan import walk
 from models.scheduler import Priority, ScheduledEmbedder, Scheduler
 from app.memory.db import storable
-from app.memory.documents import CORPUS, Document, DocumentRow, NewChunk, path_from_text, path_text
+from app.memory.documents import CORPUS, Document, DocumentRow, NewChunk, path_text
 from app.memory.store import MemoryStore
 from models.errors import ModelError
+from models.interface import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class Summary:
 
 @dataclass
 class _Plan:
-    job: Job
+    job: IngestJob
     outcome: str
     """"indexed", "unchanged", "touched", "moved", "removed", "skipped", "failed", or "nothing" (a
     removal of a file that was never indexed, or whose row a moved file took over)."""
@@ -113,6 +114,15 @@ def _word_count(texts: list[str]) -> list[int]:
     return [len(text.split()) * 4 // 3 + 1 for text in texts]
 
 
+def _background(embedder: Embedder | None, scheduler: Scheduler | None) -> Embedder | None:
+    """The embedder at background priority: a view of the memory's scheduled one, or one made here."""
+    if isinstance(embedder, ScheduledEmbedder):
+        return embedder.at(Priority.BACKGROUND)
+    if embedder is not None and scheduler is not None:
+        return ScheduledEmbedder(embedder, scheduler, Priority.BACKGROUND)
+    return embedder
+
+
 class Pipeline:
     def __init__(self, memory: MemoryStore, *, scheduler: Scheduler | None = None, rules: IgnoreRules | None = None,
                  max_bytes: int = DEFAULT_MAX_MB * 1024 * 1024, extractor: Extractor | None = None,
@@ -126,13 +136,9 @@ class Pipeline:
         self.extractor = extractor or Extractor()
         self._own_extractor = extractor is None
         self.on_progress, self.on_document = on_progress, on_document
-        embedder = memory.index.embedder
-        self.embedder = embedder
-        if embedder is not None and scheduler is not None:
-            self.embedder = ScheduledEmbedder(embedder, scheduler, Priority.BACKGROUND)
-        counter = getattr(self.embedder, "count_tokens", None)
-        self._count = counter or _word_count
-        room = getattr(self.embedder, "max_tokens", chunking.CHUNK_TOKENS + 2) - 2  # [CLS] and [SEP]
+        self.embedder = _background(memory.index.embedder, scheduler)
+        self._count = self.embedder.count_tokens if self.embedder is not None else _word_count
+        room = (self.embedder.max_tokens if self.embedder is not None else chunking.CHUNK_TOKENS + 2) - 2  # [CLS], [SEP]
         self.chunk_tokens = max(16, min(chunking.CHUNK_TOKENS, room))
         self._unreadable: list[tuple[str, str]] = []
         """Folders the scans since the last run could not read: the next summary reports them."""
@@ -199,7 +205,7 @@ class Pipeline:
                 if self.on_document is not None:
                     self.on_document(plan.job.path, len(plan.chunks))
 
-    def _plan_group(self, jobs: list[Job], progress: Progress, stop: threading.Event) -> list[_Plan]:
+    def _plan_group(self, jobs: list[IngestJob], progress: Progress, stop: threading.Event) -> list[_Plan]:
         """Plans for the first jobs, up to about GROUP_BYTES of changed files: read, hashed, parsed, chunked."""
         known = self.documents.get_many([job.path for job in jobs])
         plans: list[_Plan] = []
@@ -241,10 +247,8 @@ class Pipeline:
         if not new:
             return
         gone: dict[str, list[int]] = {}
-        for doc_id, path, content_hash in self.memory.db.fetchall(
-                "SELECT id, path, content_hash FROM documents WHERE status = 'indexed' "
-                "AND content_hash IN (SELECT unnest(?))", [[plans[k].content_hash for k in new]]):
-            if not reading.is_regular(path_from_text(path)):
+        for doc_id, path, content_hash in self.documents.indexed_with([plans[k].content_hash for k in new]):
+            if not reading.is_regular(path):
                 gone.setdefault(content_hash, []).append(doc_id)
         for k in new:
             twins = gone.get(plans[k].content_hash)
@@ -252,7 +256,7 @@ class Pipeline:
                 plans[k].outcome, plans[k].moved_from = "moved", twins.pop()
                 del data[k]
 
-    def _read(self, job: Job, known: Document | None) -> tuple[_Plan, bytes | None]:
+    def _read(self, job: IngestJob, known: Document | None) -> tuple[_Plan, bytes | None]:
         """What to do with one job, and the file's bytes when it has to be parsed.
 
         The file is opened without following links, and what was opened is what is judged and
@@ -356,8 +360,7 @@ class Pipeline:
             docs.forget(conn, [p.job.path for p in plans if p.outcome == "removed"])
             for plan in plans:
                 if plan.outcome == "touched":
-                    conn.execute("UPDATE documents SET size = ?, mtime = ? WHERE path = ?",
-                                 [plan.size, plan.mtime, path_text(plan.job.path)])
+                    docs.touch(conn, plan.job.path, plan.size, plan.mtime)
                 elif plan.outcome == "moved":
                     docs.move(conn, plan.moved_from, plan.job.path, plan.job.root, plan.size, plan.mtime)
             docs.store(conn, rows, {p.job.path: p.chunks for p in plans if p.chunks}, vectors)
@@ -378,7 +381,7 @@ class Pipeline:
             if stop is not None and stop.is_set():
                 break
             ids = missing[at:at + EMBED_BATCH]
-            rows = dict(self.memory.db.fetchall("SELECT id, content FROM chunks WHERE id IN (SELECT unnest(?))", [ids]))
+            rows = self.documents.chunk_texts(ids)
             ids = [i for i in ids if i in rows]
             try:
                 embedded = self.embedder.embed([rows[i] for i in ids])

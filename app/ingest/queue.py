@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from app.ingest.scan import Entry
+from app.ingest.scan import ScanEntry
 from app.memory.db import Database, columns_view
 from app.memory.documents import path_from_text, path_text
 
@@ -32,7 +32,7 @@ Conn = duckdb.DuckDBPyConnection
 
 
 @dataclass(frozen=True)
-class Job:
+class IngestJob:
     path: str
     root: str
     action: str
@@ -59,7 +59,7 @@ class IngestQueue:
         self.marker = db.path.with_name(db.path.name + ".working")
         """Names the file being worked on while it is (see ``working``)."""
 
-    def reconcile(self, folder: Path, root: Path, entries: Iterable[Entry], recursive: bool = True) -> int:
+    def reconcile(self, folder: Path, root: Path, entries: Iterable[ScanEntry], recursive: bool = True) -> int:
         """Queue what differs between ``folder`` on disk (its scanned ``entries``) and the manifest.
 
         A folder that could not be read is recorded as failed, and the files known below it are
@@ -83,7 +83,7 @@ class IngestQueue:
                        and not any(path.startswith(prefix) for prefix in blocked)]
             return self.push(upserts, root, "upsert") + self.push(removes, root, "remove")
 
-    def _record_unreadable(self, entry: Entry, root: str) -> None:
+    def _record_unreadable(self, entry: ScanEntry, root: str) -> None:
         with self.db.transaction() as conn:
             conn.execute(
                 "INSERT INTO documents (path, root, size, mtime, content_hash, status, error, kind) "
@@ -104,13 +104,13 @@ class IngestQueue:
                     [path_text(str(root)), action, now])
         return len(paths)
 
-    def take(self, limit: int) -> list[Job]:
+    def take(self, limit: int) -> list[IngestJob]:
         """Up to ``limit`` jobs that are due: upserts first, then removals past their grace time."""
         due = datetime.datetime.now() - datetime.timedelta(seconds=REMOVE_GRACE)
         rows = self.db.fetchall(
             "SELECT path, root, action, attempts FROM ingest_queue WHERE action = 'upsert' OR queued_at <= ? "
             "ORDER BY action = 'remove', queued_at, path LIMIT ?", [due, limit])
-        return [Job(path_from_text(path), path_from_text(root), action, attempts)
+        return [IngestJob(path_from_text(path), path_from_text(root), action, attempts)
                 for path, root, action, attempts in rows]
 
     def next_due(self) -> float | None:

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Entry:
+class ScanEntry:
     """A regular file, or (with ``error`` set) a folder that could not be read."""
 
     path: str
@@ -31,9 +31,9 @@ def _reason(exc: OSError) -> str:
     return text[:1].lower() + text[1:]
 
 
-def _folder_error(folder: str, exc: OSError) -> Entry:
+def _folder_error(folder: str, exc: OSError) -> ScanEntry:
     log.debug("cannot read %s: %s", folder, exc)
-    return Entry(folder, 0, 0.0, f"cannot read the folder: {_reason(exc)}")
+    return ScanEntry(folder, 0, 0.0, f"cannot read the folder: {_reason(exc)}")
 
 
 def _relative(path: str, base: str) -> str:
@@ -43,12 +43,12 @@ def _relative(path: str, base: str) -> str:
     return relative.replace(os.sep, "/") if os.sep != "/" else relative
 
 
-def walk(directory: Path, rules: IgnoreRules, root: Path | None = None, recursive: bool = True) -> Iterator[Entry]:
+def walk(directory: Path, rules: IgnoreRules, root: Path | None = None, recursive: bool = True) -> Iterator[ScanEntry]:
     """The regular files under ``directory`` that the rules keep (only its direct children when not recursive).
 
     ``root`` (default: ``directory``) is the watched folder the rules' relative paths start
     from; a ``directory`` that the rules skip, or outside ``root``, yields nothing. Symbolic
-    links below ``directory`` are skipped. A folder that cannot be listed yields one Entry for
+    links below ``directory`` are skipped. A folder that cannot be listed yields one ScanEntry for
     itself with ``error`` set, and the walk goes on. A file that vanishes while being listed is
     skipped. A missing ``directory`` yields nothing; a file yields itself unless ignored.
     Names are sorted within a folder; a folder's files come before its sub-folders' contents.
@@ -68,7 +68,7 @@ def walk(directory: Path, rules: IgnoreRules, root: Path | None = None, recursiv
         return
     if stat.S_ISREG(info.st_mode):
         if not rules.ignored_file(os.path.basename(top), _relative(top, base)):
-            yield Entry(top, info.st_size, info.st_mtime)
+            yield ScanEntry(top, info.st_size, info.st_mtime)
         return
     if not is_dir:
         return
@@ -105,5 +105,5 @@ def walk(directory: Path, rules: IgnoreRules, root: Path | None = None, recursiv
                     failed = True
                     yield _folder_error(folder, exc)
                 continue
-            yield Entry(child.path, info.st_size, info.st_mtime)
+            yield ScanEntry(child.path, info.st_size, info.st_mtime)
         stack.extend(reversed(subfolders))

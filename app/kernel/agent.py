@@ -1,10 +1,12 @@
 """The step loop that serves one event (DESIGN.md decisions 1, 2 and 7).
 
-For an event: commit its message to recall; then, step by step, manage memory pressure, ask the
-model for ONE constrained tool call, pass it through the permission gate, and record the call and
-its result in recall. Go on while the model asks for a heartbeat or the call failed (so the model
-can correct itself); stop at ``send_message``, at the step limit or at the time limit. Every stop
-leaves a note in the conversation, so the model and the user both see why a turn ended.
+For an event: commit its message to recall; then, step by step: manage memory pressure, take ONE
+tool call, pass it through the permission gate, record the call and its outcome in recall, and
+report each step. The first call of a quick command the router understood is decided already (no
+model is asked); every other call is the model's constrained call. Go on while the model asks for
+a heartbeat or its call failed (so it can correct itself); stop at ``send_message``, after a
+quick command's call, at the step limit or at the time limit. Every early stop leaves a note in
+the conversation, so the model and the user both see why a turn ended.
 """
 
 from __future__ import annotations
@@ -14,17 +16,21 @@ import threading
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
+from app.kernel import router
 from app.kernel.context import MainContext
-from app.kernel.events import Event, Listener, Step, asking, ignore
-from models.scheduler import Priority
+from app.kernel.events import Event, Listener, Step, StepKind, ignore
 from app.kernel.stream import REPLY_TOOL, CallStream
-from app.safety.gate import Gate, Outcome, Turn
+from app.memory.store import MemoryStore
+from app.safety.gate import Gate, Outcome, Taint
 from models.errors import GenerationCancelled, ModelError, RunnerCrashed
-from models.interface import ChatModel, ToolCall, ToolCallError, ToolSpec
+from models.interface import ToolCall, ToolCallError, ToolSpec
+from models.scheduler import ScheduledChatModel
 
 log = logging.getLogger(__name__)
 
 Stop = Literal["replied", "done", "step_limit", "time_limit", "cancelled", "error"]
+NO_MODEL = ("No chat model is loaded, so only quick commands work (like \"open firefox\", "
+            "\"find report.pdf\" or \"what's using my memory\"). Choose a model to do more.")
 
 
 @dataclass(frozen=True)
@@ -41,74 +47,65 @@ class TurnResult:
     steps: int
     reply: str | None = None
     error: str | None = None
-
-
-def _words_source(turn: Turn) -> str | None:
-    """The source the model's own words carry while the context holds untrusted text (it may echo it)."""
-    return f"the model's words while reading {turn.taint[-1]}" if turn.taint else None
+    answer: str | None = None
+    """What the turn answered: its reply, or the result of the call that ended it (a quick command)."""
 
 
 class Agent:
-    def __init__(self, model: ChatModel, context: MainContext, gate: Gate, tools: Sequence[ToolSpec],
-                 limits: Limits | None = None) -> None:
+    def __init__(self, memory: MemoryStore, model: ScheduledChatModel | None, gate: Gate, tools: Sequence[ToolSpec],
+                 system_prompt: str, limits: Limits | None = None, conversation: str = "main") -> None:
         self.model = model
-        self.context = context
         self.gate = gate
         self.tools = list(tools)
         self.limits = limits or Limits()
-        self._lock = threading.Lock()
+        self.context = MainContext(model, memory, conversation, system_prompt, self.tools)
         self._cancelled = threading.Event()
         self._timed_out = threading.Event()
-        self._active: ChatModel = model
-        self._maintaining: ChatModel | None = None
-        self._stop_upkeep = threading.Event()
+        self._active: ScheduledChatModel | None = model
 
-    def _view(self, priority: Priority) -> ChatModel:
-        """The model at ``priority`` when it is scheduled, else the model itself."""
-        at = getattr(self.model, "at", None)
-        return at(priority) if at is not None else self.model
+    def run(self, event: Event, emit: Listener = ignore) -> TurnResult:
+        """Serve ``event`` to the end of its turn (one turn at a time: the turn queue sees to it)."""
+        self._cancelled.clear()
+        self._timed_out.clear()
+        self._active = self.model.at(event.priority) if self.model is not None else None
+        timer = threading.Timer(self.limits.max_seconds, self._time_up)
+        timer.daemon = True
+        timer.start()
+        try:
+            self.context.add(*event.message(), source=event.source)
+            route = router.route(event.text) if event.kind != "system" else None
+            first = ToolCall(route.tool, dict(route.args), f"quick command: {route.summary}") if route else None
+            if first is None and self.model is None:
+                emit(Step(StepKind.ERROR, text=NO_MODEL))
+                return TurnResult("error", 0, error=NO_MODEL)
+            return self._steps(Taint(self.context.taint()), emit, first)
+        finally:
+            timer.cancel()
 
-    # -- one turn ----------------------------------------------------------------------------
-    def handle(self, event: Event, listener: Listener = ignore) -> TurnResult:
-        """Serve ``event`` to the end of its turn; one turn at a time (upkeep is cancelled)."""
-        self._stop_upkeep.set()
-        maintaining = self._maintaining
-        if maintaining is not None:
-            maintaining.cancel()
-        with self._lock:
-            self._cancelled.clear()
-            self._timed_out.clear()
-            self._active = self._view(event.priority)
-            timer = threading.Timer(self.limits.max_seconds, self._time_up)
-            timer.daemon = True
-            timer.start()
-            try:
-                self.context.add(*event.message(), source=event.source)
-                return self._steps(Turn(self.context.taint()), listener)
-            finally:
-                timer.cancel()
-
-    def _steps(self, turn: Turn, emit: Listener) -> TurnResult:
+    def _steps(self, taint: Taint, emit: Listener, first: ToolCall | None) -> TurnResult:
         step = 0
         try:
             for step in range(1, self.limits.max_steps + 1):
                 self._check_stopped()
                 pressure = self.context.manage()
                 if pressure is not None:
-                    emit(Step("memory", text=pressure))
+                    emit(Step(StepKind.MEMORY, text=pressure))
                 self._check_stopped()
-                call = self._next_call(emit)
+                call = first if step == 1 and first is not None else self._next_call(emit)
                 if isinstance(call, ToolCallError):
-                    self.context.add("assistant", call.raw[:2000], source=_words_source(turn))
+                    self.context.add("assistant", call.raw[:2000], source=_words_source(taint))
                     self.context.add("tool", f"Error: {call.message}")
-                    emit(Step("error", text=call.message))
+                    emit(Step(StepKind.ERROR, text=call.message))
                     continue
-                outcome = self._run(call, turn, emit)
+                outcome = self._run(call, taint, emit, decided=call is first)
                 if call.tool == REPLY_TOOL and outcome.ran:
-                    emit(Step("reply", text=outcome.result))
-                    return TurnResult("replied", step, reply=outcome.result)
-                if not outcome.heartbeat and not outcome.failed:
-                    return TurnResult("done", step)
+                    emit(Step(StepKind.REPLY, text=outcome.text))
+                    return TurnResult("replied", step, reply=outcome.text, answer=outcome.text)
+                if call is first:  # a quick command is its one call, whatever came of it
+                    return (TurnResult("done", step, answer=outcome.text) if outcome.ok
+                            else TurnResult("error", step, error=outcome.text, answer=outcome.text))
+                if not outcome.heartbeat and outcome.ok:
+                    return TurnResult("done", step, answer=outcome.text)
             return self._stopped("step_limit", step, f"stopped after {step} steps without a reply", emit)
         except GenerationCancelled:
             if self._timed_out.is_set():
@@ -121,62 +118,32 @@ class Agent:
             return self._stopped("error", step, str(exc), emit)
 
     def _next_call(self, emit: Listener) -> ToolCall | ToolCallError:
-        stream = CallStream(lambda channel, text: emit(Step("delta", text=text, channel=channel)))
+        if self._active is None:
+            raise ModelError(NO_MODEL)
+        stream = CallStream(lambda channel, text: emit(Step(StepKind.DELTA, text=text, channel=channel)))
         return self._active.tool_call(self.context.messages(), self.tools,
                                       max_tokens=self.limits.call_tokens, on_token=stream.feed)
 
-    def _run(self, call: ToolCall, turn: Turn, emit: Listener) -> Outcome:
-        if call.thought:
-            emit(Step("thought", text=call.thought))
-        emit(Step("tool_call", tool=call.tool, args=call.args))
-        words = _words_source(turn)
+    def _run(self, call: ToolCall, taint: Taint, emit: Listener, decided: bool = False) -> Outcome:
+        """Gate and run one call, recording both; ``decided``: a quick command's call (no thought to show)."""
+        if call.thought and not decided:
+            emit(Step(StepKind.THOUGHT, text=call.thought))
+        emit(Step(StepKind.TOOL_CALL, tool=call.tool, args=call.args))
+        words = _words_source(taint)
         self.context.add("assistant", call.thought, tool_name=call.tool, tool_args=call.args, source=words)
-
-        outcome = self.gate.run(call.tool, call.args, turn, on_ask=asking(emit))
+        outcome = self.gate.run(call.tool, call.args, taint)
         source = outcome.source or (words if call.tool == REPLY_TOOL else None)
-        self.context.add("tool", outcome.result, tool_name=call.tool, source=source)
+        self.context.add("tool", outcome.text, tool_name=call.tool, source=source)
         if call.tool != REPLY_TOOL:
-            emit(Step("tool_result", text=outcome.result, tool=call.tool, journal_id=outcome.journal_id))
+            emit(Step(StepKind.TOOL_RESULT, text=outcome.text, tool=call.tool, ok=outcome.ok,
+                      journal_id=outcome.journal_id, undoable=outcome.undoable))
         return outcome
 
     def _stopped(self, stop: Stop, steps: int, why: str, emit: Listener) -> TurnResult:
         log.info("turn stopped: %s", why)
         self.context.add("system", f"[turn ended: {why}]")
-        emit(Step("error", text=why))
+        emit(Step(StepKind.ERROR, text=why))
         return TurnResult(stop, steps, error=why)
-
-    # -- between turns ------------------------------------------------------------------------
-    def maintain(self) -> str:
-        """Idle-time upkeep, at background priority: "evicted", "ready", or "stopped" (cancelled, failed).
-
-        Past ``idle_flush_at`` the oldest messages are folded into the summary now, not in the
-        middle of the next turn; then the context is evaluated, so the next turn's first token
-        waits only for its own message. A new turn cancels it (see :meth:`handle`).
-        """
-        background = self._view(Priority.BACKGROUND)
-        self._stop_upkeep.clear()
-        with self._lock:
-            self._maintaining = background
-            try:
-                event = "ready"
-                limits = self.context.limits
-                if self.context.tokens_used() >= limits.idle_flush_at * limits.budget:
-                    self._check_upkeep()
-                    event = "evicted" if self.context.evict(model=background) else event
-                evaluate = getattr(background, "evaluate", None)
-                if evaluate is not None:
-                    self._check_upkeep()
-                    evaluate(self.model.render(self.context.messages(), add_generation_prompt=False))
-                return event
-            except ModelError as exc:  # cancelled by a new turn, or the runner failed: the turn will do it
-                log.info("upkeep between turns stopped: %s", exc)
-                return "stopped"
-            finally:
-                self._maintaining = None
-
-    def _check_upkeep(self) -> None:
-        if self._stop_upkeep.is_set():
-            raise GenerationCancelled("a turn started")
 
     # -- from other threads ------------------------------------------------------------------
     def _check_stopped(self) -> None:
@@ -185,40 +152,16 @@ class Agent:
 
     def _time_up(self) -> None:
         self._timed_out.set()
-        self._active.cancel()
+        if self._active is not None:
+            self._active.cancel()
 
     def cancel(self) -> None:
         """Stop the turn in flight: the generation now, or before the next step."""
         self._cancelled.set()
-        self._active.cancel()
+        if self._active is not None:
+            self._active.cancel()
 
-    # -- the saved prefix state (DESIGN.md decision 2) ------------------------------------------
-    def resume(self) -> int:
-        """Warm the KV cache before the first turn; returns the tokens restored from disk.
 
-        The state saved for the whole context is restored if there is one, else the state of the
-        system message alone; with neither, the system message is evaluated and its state saved.
-        """
-        load, save = getattr(self.model, "load_prefix", None), getattr(self.model, "save_prefix", None)
-        if load is None or save is None:
-            return 0
-        messages = self.context.messages()
-        try:
-            for prefix in (messages, messages[:1]):
-                restored = load(self.model.render(prefix, add_generation_prompt=False))
-                if restored:
-                    return restored
-            save(self.model.render(messages[:1], add_generation_prompt=False))
-        except ModelError as exc:
-            log.warning("the saved context state could not be restored: %s", exc)
-        return 0
-
-    def suspend(self) -> None:
-        """Save the KV state of the context as it stands, for the next start."""
-        save = getattr(self.model, "save_prefix", None)
-        if save is None:
-            return
-        try:
-            save(self.model.render(self.context.messages(), add_generation_prompt=False))
-        except ModelError as exc:
-            log.warning("the context state could not be saved: %s", exc)
+def _words_source(taint: Taint) -> str | None:
+    """The source the model's own words carry while the context holds untrusted text (it may echo it)."""
+    return f"the model's words while reading {taint.sources[-1]}" if taint else None

@@ -2,9 +2,9 @@
 
     [static system prompt + tool list] [core memory snapshot] [summary of evicted messages] [FIFO]
 
-Only the FIFO's tail changes between evictions. A core memory edit is appended to the FIFO as a
-system note; the snapshot is re-rendered only at the next eviction, when the prefix changes anyway
-(DESIGN.md decision 2). Token counts come from the model's own tokenizer. At ``warn_at`` of the
+Only the FIFO's tail changes between evictions. A core memory edit reaches the FIFO as the result
+of the memory tool that made it ("Appended to human ..."); the snapshot is re-rendered only at the
+next eviction, when the prefix changes anyway (DESIGN.md decision 2). Token counts come from the model's own tokenizer. At ``warn_at`` of the
 budget the model is warned once (MemGPT); past ``flush_at`` the oldest half of the FIFO is evicted,
 never separating a tool call from its result, and folded into the recursive summary. Evicted
 messages stay in recall.
@@ -20,8 +20,7 @@ from typing import Callable, Sequence
 from app.memory.recall import Message
 from app.memory.store import MemoryStore
 from app.memory.summaries import summarize
-from models.interface import ChatModel, ToolSpec
-from models.interface import ChatMessage
+from models.interface import ChatMessage, ChatModel, ToolSpec
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +63,7 @@ def static_text(system_prompt: str, tools: Sequence[ToolSpec]) -> str:
     return f"{system_prompt.strip()}\n\nYour tools:\n{tool_list(tools)}"
 
 
-def cut_point(fifo: Sequence[ChatMessage], keep_last: int) -> int:
+def cut_point(fifo: Sequence[Message], keep_last: int) -> int:
     """How many of the oldest messages to evict: about half, never splitting a call from its result."""
     cut = min(len(fifo) // 2, max(0, len(fifo) - keep_last))
     while 0 < cut < len(fifo) and fifo[cut].role == "tool" and fifo[cut - 1].is_tool_call:
@@ -72,7 +71,7 @@ def cut_point(fifo: Sequence[ChatMessage], keep_last: int) -> int:
     return cut
 
 
-def as_chat(message: ChatMessage) -> ChatMessage:
+def as_chat(message: Message) -> ChatMessage:
     if message.is_tool_call:
         call = {"thought": message.content, "tool": message.tool_name,
                 "args": json.loads(message.tool_args or "{}")}
@@ -83,19 +82,20 @@ def as_chat(message: ChatMessage) -> ChatMessage:
 class MainContext:
     def __init__(
         self,
-        model: ChatModel,
+        model: ChatModel | None,
         memory: MemoryStore,
         conversation: str,
         system_prompt: str,
         tools: Sequence[ToolSpec],
         limits: ContextLimits | None = None,
-        summarizer: Callable[[ChatModel, str, Sequence[ChatMessage], int], str] = summarize,
+        summarizer: Callable[[ChatModel, str, Sequence[Message], int], str] = summarize,
     ) -> None:
         self.model = model
         self.memory = memory
         self.conversation = conversation
         self.static = static_text(system_prompt, tools)
-        self.limits = limits or ContextLimits(window=model.info.n_ctx)
+        self.limits = limits or ContextLimits(window=model.info.n_ctx if model is not None else 0)
+        """With no chat model loaded (quick commands only) nothing is measured or evicted."""
         self.summarizer = summarizer
         self.core_snapshot = memory.core.render()
         self.summary = memory.summaries.latest(conversation)
@@ -108,7 +108,7 @@ class MainContext:
             parts.append(f"Summary of earlier conversation (the full messages are in recall):\n{self.summary}")
         return "\n\n".join(parts)
 
-    def fifo(self) -> list[ChatMessage]:
+    def fifo(self) -> list[Message]:
         return self.memory.recall.in_context(self.conversation)
 
     def taint(self) -> list[str]:
@@ -126,22 +126,23 @@ class MainContext:
     def messages(self) -> list[ChatMessage]:
         return [{"role": "system", "content": self.system_text()}, *map(as_chat, self.fifo())]
 
+    def _model(self) -> ChatModel:
+        if self.model is None:
+            raise RuntimeError("no chat model is loaded")
+        return self.model
+
     def prompt(self) -> str:
-        return self.model.render(self.messages())
+        return self._model().render(self.messages())
 
     def tokens_used(self) -> int:
-        return self.model.count_tokens(self.prompt())
+        return self._model().count_tokens(self.prompt())
 
     # -- adding to the FIFO ----------------------------------------------------------------
     def add(self, role: str, content: str, *, tool_name: str | None = None,
-            tool_args: dict[str, object] | None = None, source: str | None = None) -> ChatMessage:
+            tool_args: dict[str, object] | None = None, source: str | None = None) -> Message:
         """Commit a message to recall (and so to the FIFO) before the model sees it."""
         return self.memory.recall.add(self.conversation, role, content, tool_name=tool_name,
                                       tool_args=tool_args, source=source)
-
-    def note_core_edit(self, description: str) -> ChatMessage:
-        """A core edit shows up as a note now and in the snapshot after the next eviction."""
-        return self.add("system", f"[core memory updated] {description}")
 
     # -- memory pressure -------------------------------------------------------------------
     def manage(self) -> str | None:
@@ -149,6 +150,8 @@ class MainContext:
 
         The warning comes first; when one message jumps past both marks, eviction follows at once.
         """
+        if self.model is None:
+            return None
         used = self.tokens_used()
         budget = self.limits.budget
         event = None
@@ -168,7 +171,7 @@ class MainContext:
             event = "evicted"
         return event
 
-    def evict(self, keep_last: int | None = None, model: ChatModel | None = None) -> list[ChatMessage]:
+    def evict(self, keep_last: int | None = None, model: ChatModel | None = None) -> list[Message]:
         """Fold the oldest part of the FIFO into the summary (written by ``model``, the context's
         own by default); returns the evicted messages."""
         fifo = self.fifo()
@@ -176,7 +179,7 @@ class MainContext:
         if cut == 0:
             return []
         evicted = fifo[:cut]
-        summary = self.summarizer(model or self.model, self.summary, evicted, self.limits.budget)
+        summary = self.summarizer(model or self._model(), self.summary, evicted, self.limits.budget)
         with self.memory.db.transaction():
             self.memory.summaries.save(self.conversation, summary, evicted[-1].id)
             self.memory.recall.evict([m.id for m in evicted])

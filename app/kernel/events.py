@@ -2,21 +2,21 @@
 
 Inbound, an :class:`Event` (a user message, a quick command, a system event such as a document
 that finished indexing or the optional timer heartbeat) becomes one message the model sees.
-Outbound, a :class:`Step` (a thought, a tool call, a wait for confirmation, a tool result, the
-reply, an error, streamed text) goes to a listener: the GUI's bridge turns steps into Qt signals,
-``python main.py ask`` prints them.
+Outbound, a :class:`Step` (a thought, a tool call, a tool result, the reply, an error, streamed
+text) goes to a listener: the GUI's bridge turns steps into Qt signals, ``python main.py ask``
+prints them. A question to the user is not a step: the confirmer announces it (one hook).
 """
 
 from __future__ import annotations
 
 import datetime
+import enum
 import logging
 import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Literal
 
 from models.scheduler import Priority
-from app.safety.confirm import Request
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,19 @@ def heartbeat() -> Event:
                            "asked to watch needs it; otherwise end your turn without a message.")
 
 
-StepKind = Literal["thought", "tool_call", "confirm", "tool_result", "reply", "memory", "error", "delta"]
+class StepKind(str, enum.Enum):
+    """What a step of a turn is; each front end handles them all in one place."""
+
+    THOUGHT = "thought"
+    TOOL_CALL = "tool_call"
+    TOOL_RESULT = "tool_result"
+    REPLY = "reply"
+    MEMORY = "memory"
+    """A memory-pressure notice (warned, evicted)."""
+    ERROR = "error"
+    """Why a turn stopped early, or a call the model got wrong."""
+    DELTA = "delta"
+    """Streamed text (see ``Step.channel``)."""
 
 
 @dataclass(frozen=True)
@@ -82,13 +94,27 @@ class Step:
     text: str = ""
     tool: str | None = None
     args: dict[str, Any] | None = None
+    ok: bool | None = None
+    """For a tool result: whether the call ran and did its work."""
     journal_id: int | None = None
-    """The journal entry of a tool result that can be undone."""
+    """For a tool result: the journal entry it made."""
+    undoable: bool = False
+    """For a tool result: whether undo can reverse it (its journal entry has undo records)."""
     channel: str | None = None
-    """For "delta": "call" (the raw text of the call), or "thought" or "reply" (its parts, unescaped)."""
+    """For a delta: "call" (the raw text of the call), or "thought" or "reply" (its parts, unescaped)."""
 
     def as_json(self) -> dict[str, Any]:
-        return {key: value for key, value in asdict(self).items() if value is not None and value != ""}
+        found = {key: value for key, value in asdict(self).items() if value is not None and value != ""}
+        found["kind"] = self.kind.value
+        if not self.undoable:
+            found.pop("undoable", None)
+        return found
+
+    @classmethod
+    def from_json(cls, line: dict[str, Any]) -> Step:
+        """A step sent as :meth:`as_json` (a step handed over the single-instance socket)."""
+        return cls(StepKind(line["kind"]), str(line.get("text", "")), line.get("tool"), line.get("args"),
+                   line.get("ok"), line.get("journal_id"), bool(line.get("undoable")), line.get("channel"))
 
 
 Listener = Callable[[Step], None]
@@ -96,11 +122,6 @@ Listener = Callable[[Step], None]
 
 def ignore(step: Step) -> None:
     """The listener that listens to nothing."""
-
-
-def asking(emit: Listener) -> Callable[[Request], None]:
-    """The gate's ``on_ask`` hook: a "confirm" step while the user is being asked."""
-    return lambda request: emit(Step("confirm", text=request.reason, tool=request.tool, args=request.args))
 
 
 class HeartbeatTimer:

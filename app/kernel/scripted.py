@@ -1,7 +1,7 @@
 """A scripted ChatModel for deterministic tests of the loop and the context.
 
 It replays a list of tool calls (dicts, or raw text to test malformed output) and texts for
-``generate``; its tokenizer is deterministic (one token per word or punctuation mark), so token
+``generate`` (a recorded turn is replayed with it: app/kernel/recording.py); its tokenizer is deterministic (one token per word or punctuation mark), so token
 budgets in tests are exact and fast. It is not a substitute for the llama.cpp path.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from models import template
-from models.errors import GenerationCancelled
+from models.errors import GenerationCancelled, ModelError
 from models.interface import (
     Generation,
     ChatMessage,
@@ -36,6 +36,7 @@ class ScriptedModel:
         calls: Sequence[dict[str, Any] | str] = (),
         texts: Sequence[str] = (),
         n_ctx: int = 4096,
+        name: str = "scripted",
     ) -> None:
         self.calls = list(calls)
         self.texts = list(texts)
@@ -43,7 +44,7 @@ class ScriptedModel:
         self.evaluated: list[str] = []
         self._cancel = threading.Event()
         self.info = ModelInfo(
-            path="scripted", architecture="scripted", name="scripted", n_ctx=n_ctx,
+            path="scripted", architecture="scripted", name=name, n_ctx=n_ctx,
             n_ctx_train=n_ctx, n_vocab=50_000, n_embd=0, embedding=False,
             chat_template=template.CHATML, file_hash="",
         )
@@ -94,7 +95,7 @@ class ScriptedModel:
         on_token: TokenCallback | None = None,
     ) -> ToolCall | ToolCallError:
         if not self.calls:
-            raise AssertionError("the scripted model ran out of calls")
+            raise ModelError(f"{self.info.name} has no more calls; the turn ends here")
         step = self.calls.pop(0)
         raw = step if isinstance(step, str) else json.dumps(
             {"thought": step.get("thought", ""), "tool": step["tool"], "args": step.get("args", {})}

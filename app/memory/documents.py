@@ -291,6 +291,20 @@ class Documents:
             self.index.remove(CORPUS, old)
             conn.execute("DELETE FROM chunks WHERE document_id IN (SELECT unnest(?))", [list(document_ids)])
 
+    def indexed_with(self, hashes: Sequence[str]) -> list[tuple[int, str, str]]:
+        """(id, path, content hash) of the indexed documents holding any of these contents."""
+        rows = self.db.fetchall("SELECT id, path, content_hash FROM documents WHERE status = 'indexed' "
+                                "AND content_hash IN (SELECT unnest(?))", [list(hashes)])
+        return [(doc_id, path_from_text(path), content_hash) for doc_id, path, content_hash in rows]
+
+    def touch(self, conn: Conn, path: str, size: int, mtime: float) -> None:
+        """A document whose content is unchanged got a new size or time (a save without changes)."""
+        conn.execute("UPDATE documents SET size = ?, mtime = ? WHERE path = ?", [size, mtime, path_text(path)])
+
+    def chunk_texts(self, ids: Sequence[int]) -> dict[int, str]:
+        """The text of each chunk by id."""
+        return dict(self.db.fetchall("SELECT id, content FROM chunks WHERE id IN (SELECT unnest(?))", [list(ids)]))
+
     def move(self, conn: Conn, document_id: int, path: str, root: str, size: int, mtime: float) -> None:
         """A renamed or moved file keeps its row and its chunks under its new path."""
         conn.execute("UPDATE documents SET path = ?, root = ?, size = ?, mtime = ? WHERE id = ?",

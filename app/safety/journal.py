@@ -21,7 +21,7 @@ from app.safety.undo import UndoRefused, undo
 
 
 @dataclass(frozen=True)
-class Entry:
+class JournalEntry:
     id: int
     tool: str
     args: dict[str, Any]
@@ -45,7 +45,7 @@ class Entry:
 _COLUMNS = "id, tool, args, risk, status, result, undo, started_at"
 
 
-def _entry(row: tuple[Any, ...]) -> Entry:
+def _entry(row: tuple[Any, ...]) -> JournalEntry:
     """One journal row; a row that cannot be read is shown as such and cannot be undone."""
     id_, tool, args, risk, status, result, undo_data, started = row
     try:
@@ -55,8 +55,8 @@ def _entry(row: tuple[Any, ...]) -> Entry:
                 isinstance(r, dict) for r in records):
             raise ValueError("not the shape of a journal entry")
     except (TypeError, ValueError):
-        return Entry(id_, str(tool), {"unreadable": str(args)[:200]}, str(risk), "unreadable", result, [], started)
-    return Entry(id_, tool, parsed_args, risk, status, result, records, started)
+        return JournalEntry(id_, str(tool), {"unreadable": str(args)[:200]}, str(risk), "unreadable", result, [], started)
+    return JournalEntry(id_, tool, parsed_args, risk, status, result, records, started)
 
 
 class Journal:
@@ -78,17 +78,17 @@ class Journal:
             ["done" if ok else "failed", result, json.dumps(undo_records, default=str), datetime.datetime.now(), entry_id],
         )
 
-    def get(self, entry_id: int) -> Entry:
+    def get(self, entry_id: int) -> JournalEntry:
         row = self.db.fetchone(f"SELECT {_COLUMNS} FROM journal WHERE id = ?", [entry_id])
         if row is None:
             raise UndoRefused(f"there is no action #{entry_id} in the journal")
         return _entry(row)
 
-    def entries(self, limit: int = 20) -> list[Entry]:
+    def entries(self, limit: int = 20) -> list[JournalEntry]:
         rows = self.db.fetchall(f"SELECT {_COLUMNS} FROM journal ORDER BY id DESC LIMIT ?", [limit])
         return [_entry(row) for row in rows]
 
-    def last_undoable(self) -> Entry:
+    def last_undoable(self) -> JournalEntry:
         for entry in self.entries(limit=200):
             if entry.undoable:
                 return entry

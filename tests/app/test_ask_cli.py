@@ -32,9 +32,10 @@ def test_a_quick_command_runs_without_a_model(pagemind_home: Path, work: Path):
     result = run("ask", f"list {work}", "--json", home=pagemind_home)
     assert result.returncode == 0, result.stderr
     steps = json_lines(result.stdout)
-    assert [s["kind"] for s in steps] == ["tool_call", "tool_result", "reply", "done"]
+    assert [s["kind"] for s in steps] == ["tool_call", "tool_result", "done"]
     assert steps[0] == {"kind": "tool_call", "tool": "list_dir", "args": {"path": str(work)}}
-    assert "alpha.txt" in steps[2]["text"] and steps[3]["stop"] == "replied"
+    assert "alpha.txt" in steps[1]["text"] and steps[1]["ok"] is True
+    assert steps[2]["stop"] == "done" and steps[2]["answer"] == steps[1]["text"]
 
 
 def test_text_mode_prints_the_reply_once_on_stdout(pagemind_home: Path, work: Path):
@@ -82,7 +83,7 @@ def test_ask_with_the_tiny_model_prints_every_step_as_json(pagemind_home: Path, 
     assert done["kind"] == "done" and done["stop"] in ("replied", "done", "step_limit")
     assert result.returncode == (0 if done["stop"] in ("replied", "done") else 1)
     assert 1 <= done["steps"] <= 2
-    assert {s["kind"] for s in steps} <= {"thought", "tool_call", "confirm", "tool_result", "reply",
+    assert {s["kind"] for s in steps} <= {"thought", "tool_call", "tool_result", "reply",
                                           "memory", "error", "done"}
 
 

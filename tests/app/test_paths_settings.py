@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app import logs, paths, settings
-from app.memory.store import embedder_path
+from app.kernel.assembly import embedder_path
 from models import convert
 from models.convert import DEFAULT_EMBEDDER_FILE
 

@@ -8,7 +8,7 @@ import pytest
 
 from app.memory.db import Database
 from app.safety.confirm import ScriptedConfirmer
-from app.safety.gate import Gate, Turn
+from app.safety.gate import Gate, Taint
 from app.safety.journal import Journal
 from app.safety.policy import Policy
 from tests.app.test_cli import run
@@ -29,7 +29,7 @@ def act(pagemind_home: Path, *calls: tuple[str, dict]) -> None:
     with Database(pagemind_home / "data" / "pagemind.duckdb") as db:
         gate = Gate(REGISTRY, Policy(roots=["~"], rules=[]), Journal(db), ScriptedConfirmer(default="once"))
         for name, args in calls:
-            assert gate.run(name, {**args, "request_heartbeat": False}, Turn()).ran
+            assert gate.run(name, {**args, "request_heartbeat": False}, Taint()).ran
 
 
 def test_list_then_undo_last_then_by_id(pagemind_home: Path, home: Path):

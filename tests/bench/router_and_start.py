@@ -1,7 +1,7 @@
 """Quick-command router latency, and cold start to the window shown.
 
 - The router: ``router.route`` on requests it understands and on ones it passes to the model;
-  then a whole quick command through ``Session.handle`` without a model (route, gate, tool,
+  then a whole quick command through ``Agent.run`` without a model (route, gate, tool,
   recall). In the full run, the same request as a model turn on the shape-alike 0.5B model with
   its static prefix already cached (what the router saves).
 - Cold start: ``python main.py --startup-check`` from process creation to the window shown, with
@@ -24,7 +24,7 @@ from typing import Iterator
 
 from app.kernel import router
 from app.kernel.events import user_message
-from app.kernel.session import Session
+from app.kernel.assembly import assemble
 from app.memory.store import MemoryStore
 from app.safety.confirm import ScriptedConfirmer
 from app.safety.policy import Policy
@@ -57,17 +57,17 @@ def quick_commands(work: Path, repeats: int) -> list[float]:
     for name in ("budget.md", "holiday.txt", "notes.txt"):
         (work / name).write_text(name)
     memory = MemoryStore.open(work / "memory.duckdb")
-    session = Session(memory, None, ScriptedConfirmer(default="deny"), policy=Policy(roots=[str(work)], rules=[]),
+    kernel = assemble(memory, None, ScriptedConfirmer(default="deny"), policy=Policy(roots=[str(work)], rules=[]),
                       conversation="bench")
     samples = []
     try:
         for _ in range(repeats):
             start = time.perf_counter()
-            result = session.handle(user_message(f"list {work}"))
+            result = kernel.agent.run(user_message(f"list {work}"))
             samples.append(1000 * (time.perf_counter() - start))
-            assert result.stop == "replied", result.error
+            assert result.stop == "done", result.error
     finally:
-        session.close(save_state=False)
+        kernel.close(save_state=False)
         memory.close()
     return samples
 

@@ -40,7 +40,7 @@ def make_bridge(qtbot: Any, tmp_path: Path, work: Path) -> Iterator[Callable[...
 
     def make(calls: Sequence[dict[str, Any] | str] = (), model: bool = True, ingest: bool = False) -> Bridge:
         scripted = ScriptedModel(calls, n_ctx=16384) if model else None
-        bridge = Bridge(open_memory=lambda: MemoryStore.open(tmp_path / "memory.duckdb"),
+        bridge = Bridge(open_memory=lambda scheduler: MemoryStore.open(tmp_path / "memory.duckdb"),
                         load_model=lambda conf: scripted, ingest=ingest)
         bridge.scripted = scripted  # type: ignore[attr-defined]
         made.append(bridge)

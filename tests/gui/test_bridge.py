@@ -49,8 +49,8 @@ def test_no_model_still_runs_quick_commands(qtbot: Any, make_bridge: Any, work: 
     assert bridge.host.model_status[1] == "none"
     with qtbot.waitSignal(bridge.turn_finished, timeout=20_000) as finished:
         bridge.send(f"list {work}", "quick")
-    assert finished.args[1].stop == "replied"
-    assert "a.txt" in finished.args[1].reply
+    assert finished.args[1].stop == "done"
+    assert "a.txt" in finished.args[1].answer
     with qtbot.waitSignal(bridge.turn_finished, timeout=20_000) as finished:
         bridge.send("write me a poem")
     assert finished.args[1].stop == "error"

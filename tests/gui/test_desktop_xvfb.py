@@ -60,7 +60,7 @@ def test_the_real_app_in_a_tray(display: dict[str, str], pagemind_home: Path, tm
                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
         assert asked.returncode == 0, asked.stderr
         done = json.loads(asked.stdout.splitlines()[-1])
-        assert done["kind"] == "done" and done["stop"] == "replied" and "free" in done["reply"]
+        assert done["kind"] == "done" and done["stop"] == "done" and "free" in done["answer"]
 
         time.sleep(1.0)  # let the window paint the last reply
         run(["xdotool", "mousemove", "--window", window, "300", "610", "click", "1"], env)

@@ -134,7 +134,7 @@ def test_an_edit_over_the_limit_is_refused_and_kept(qtbot: Any, make_bridge: Any
 
 
 def test_the_inspector_fills_in_once_memory_opens(qtbot: Any, tmp_path: Path, work: Path) -> None:
-    bridge = Bridge(open_memory=lambda: MemoryStore.open(tmp_path / "memory.duckdb"),
+    bridge = Bridge(open_memory=lambda scheduler: MemoryStore.open(tmp_path / "memory.duckdb"),
                     load_model=lambda conf: None, ingest=False)
     try:
         inspector = open_inspector(qtbot, bridge)

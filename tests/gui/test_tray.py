@@ -110,7 +110,7 @@ def test_a_second_launch_and_ask_are_handed_to_the_running_app(qtbot: Any, make_
     qtbot.waitUntil(lambda: not thread.is_alive(), timeout=20_000)
     assert results["show"] == {"kind": "shown"}
     assert desktop.window.isVisible()
-    assert results["ask"]["kind"] == "done" and results["ask"]["stop"] == "replied"
+    assert results["ask"]["kind"] == "done" and results["ask"]["stop"] == "done"
     assert any(line.get("kind") == "tool_result" and "seen.txt" in line["text"] for line in results["lines"])
     assert handoff.running()
     desktop.quit()

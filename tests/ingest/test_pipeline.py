@@ -11,7 +11,7 @@ import docx
 
 from app.ingest import queue as queue_module
 from app.ingest.pipeline import Pipeline
-from app.ingest.scan import Entry
+from app.ingest.scan import ScanEntry
 from models.scheduler import Priority, Scheduler
 from app.memory.documents import CORPUS
 from app.memory.store import MemoryStore
@@ -201,7 +201,7 @@ def test_an_unreadable_folder_is_recorded_and_its_known_files_are_kept(pipeline,
     (docs / "garden.md").write_text(GARDEN)
     index(pipeline, docs)
     # the scan of a folder that cannot be listed, as app/ingest/scan.py reports it
-    error = Entry(str(docs), 0, 0.0, "cannot read the folder: permission denied")
+    error = ScanEntry(str(docs), 0, 0.0, "cannot read the folder: permission denied")
     assert pipeline.queue.reconcile(docs, docs, [error]) == 0
     folder = memory.documents.get(str(docs))
     assert folder.status == "failed" and "permission denied" in folder.error

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.ingest.ignore import DEFAULT_DIRS, DEFAULT_FILE_PATTERNS, IgnoreRules
-from app.ingest.scan import Entry, walk
+from app.ingest.scan import ScanEntry, walk
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = IgnoreRules()
@@ -25,7 +25,7 @@ def touch(path: Path, text: str = "x") -> Path:
     return path
 
 
-def paths(entries: list[Entry], base: Path) -> list[str]:
+def paths(entries: list[ScanEntry], base: Path) -> list[str]:
     return [Path(entry.path).relative_to(base).as_posix() for entry in entries]
 
 
@@ -174,7 +174,7 @@ def test_walk_user_patterns_use_paths_relative_to_root(tree: Path) -> None:
 def test_walk_sizes_and_mtimes(tree: Path) -> None:
     os.utime(tree / "b.txt", (1_600_000_000, 1_600_000_000.5))
     entries = {Path(e.path).name: e for e in walk(tree, RULES)}
-    assert entries["b.txt"] == Entry(str(tree / "b.txt"), 2, 1_600_000_000.5)
+    assert entries["b.txt"] == ScanEntry(str(tree / "b.txt"), 2, 1_600_000_000.5)
     assert entries["z.md"].size == 3
     assert entries["z.md"].mtime == (tree / "sub" / "z.md").stat().st_mtime
     assert all(e.error is None and os.path.isabs(e.path) for e in entries.values())
@@ -202,7 +202,7 @@ def test_walk_missing_directory_yields_nothing(tmp_path: Path) -> None:
 
 
 def test_walk_file_argument_yields_itself(tree: Path) -> None:
-    assert list(walk(tree / "a.txt", RULES, tree)) == [Entry(str(tree / "a.txt"), 1, (tree / "a.txt").stat().st_mtime)]
+    assert list(walk(tree / "a.txt", RULES, tree)) == [ScanEntry(str(tree / "a.txt"), 1, (tree / "a.txt").stat().st_mtime)]
     assert list(walk(tree / "sub" / "notes.txt.swp", RULES, tree)) == []
     assert list(walk(tree / ".git" / "config", RULES, tree)) == []
 
@@ -243,7 +243,7 @@ print(json.dumps([dataclasses.asdict(e) for e in walk(Path(sys.argv[1]), IgnoreR
 """
 
 
-def walk_without_privileges(directory: Path) -> list[Entry]:
+def walk_without_privileges(directory: Path) -> list[ScanEntry]:
     """Walk ``root`` as the current user, or in a subprocess without the DAC capabilities when root."""
     if os.geteuid() != 0:
         return list(walk(directory, RULES))
@@ -256,7 +256,7 @@ def walk_without_privileges(directory: Path) -> list[Entry]:
     if done.returncode != 0 and "setpriv" in done.stderr and "Traceback" not in done.stderr:
         pytest.skip(f"setpriv cannot drop capabilities here: {done.stderr.strip()}")
     assert done.returncode == 0, done.stderr
-    return [Entry(**item) for item in json.loads(done.stdout)]
+    return [ScanEntry(**item) for item in json.loads(done.stdout)]
 
 
 @pytest.fixture

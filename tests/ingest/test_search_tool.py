@@ -8,7 +8,7 @@ import tools
 from app.ingest.pipeline import Pipeline
 from app.memory.store import MemoryStore
 from app.safety.confirm import ScriptedConfirmer
-from app.safety.gate import Gate, Turn
+from app.safety.gate import Gate, Taint
 from app.safety.journal import Journal
 from app.safety.policy import Policy
 from tools.documents import search_documents
@@ -25,19 +25,19 @@ def test_hits_name_their_file_and_the_result_taints_the_turn(pipeline: Pipeline,
     (docs / "garden.md").write_text("Tomatoes need six hours of sun.")
     pipeline.scan(docs)
     pipeline.run()
-    turn = Turn()
+    turn = Taint()
     outcome = gate(memory, docs).run("search_documents", {"query": "boiler service code"}, turn)
-    assert not outcome.failed
-    lines = outcome.result.splitlines()
+    assert outcome.ok
+    lines = outcome.text.splitlines()
     assert lines[0].startswith("Page 1 of") and lines[1].startswith(f"- {docs / 'boiler.txt'}, characters 0-")
     assert "4471" in lines[2] and len(lines[2]) < 400  # a snippet, not the whole chunk
-    assert turn.taint, "document text must mark the turn as holding untrusted text"
+    assert turn.sources, "document text must mark the turn as holding untrusted text"
     assert search_documents.risk == "read" and search_documents.untrusted_output
 
 
 def test_an_empty_index_says_how_to_add_folders(memory: MemoryStore, docs: Path):
-    outcome = gate(memory, docs).run("search_documents", {"query": "anything", "page": 0}, Turn())
-    assert outcome.result.startswith("No document matches") and "watch" in outcome.result
+    outcome = gate(memory, docs).run("search_documents", {"query": "anything", "page": 0}, Taint())
+    assert outcome.text.startswith("No document matches") and "watch" in outcome.text
 
 
 def test_pages_go_on_and_a_page_past_the_end_is_empty(pipeline: Pipeline, memory: MemoryStore, docs: Path):

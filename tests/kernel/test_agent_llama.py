@@ -11,7 +11,7 @@ import pytest
 
 from app.kernel.agent import Limits
 from app.kernel.events import Step, user_message
-from app.kernel.session import Session
+from app.kernel.assembly import Kernel, assemble
 from app.memory.store import MemoryStore
 from app.safety.confirm import ScriptedConfirmer
 from app.safety.policy import Policy
@@ -28,84 +28,89 @@ def tiny_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def session(tiny_path: Path, tmp_path: Path):
+def kernel(tiny_path: Path, tmp_path: Path):
     work = tmp_path / "work"
     work.mkdir()
     (work / "notes.txt").write_text("notes")
     memory = MemoryStore.open(tmp_path / "memory.duckdb")
     model = LocalChatModel(tiny_path, n_ctx=N_CTX, seed=1)
     confirmer = ScriptedConfirmer(default="deny")
-    made = Session(memory, model, confirmer, policy=Policy(roots=[str(work)], rules=[]),
+    made = assemble(memory, model, confirmer, policy=Policy(roots=[str(work)], rules=[]),
                    limits=Limits(max_steps=4, call_tokens=200))
     yield made
     made.close(save_state=False)
     memory.close()
 
 
-def test_a_turn_ends_within_the_step_limit_with_every_call_valid_or_reported(session: Session):
+def model_busy(kernel: Kernel) -> bool:
+    return kernel.scheduler.running is not None or bool(kernel.scheduler.pending())
+
+
+def test_a_turn_ends_within_the_step_limit_with_every_call_valid_or_reported(kernel: Kernel):
     for request in ("What is in my work folder?", "Remember that I like tea."):
         steps: list[Step] = []
-        result = session.handle(user_message(request), steps.append)
+        result = kernel.agent.run(user_message(request), steps.append)
         assert result.stop in ("replied", "done", "step_limit") and 1 <= result.steps <= 4
         calls = [s for s in steps if s.kind == "tool_call"]
         reported = [s for s in steps if s.kind == "error" and not s.text.startswith("stopped after")]
         assert len(calls) + len(reported) == result.steps
         for call in calls:
-            assert session.registry.get(call.tool).invalid(call.args) is None
-    messages = session.memory.recall.in_context("main")
+            assert kernel.registry.get(call.tool).invalid(call.args) is None
+    messages = kernel.memory.recall.in_context("main")
     assert [m.content for m in messages if m.role == "user"] == ["What is in my work folder?",
                                                                   "Remember that I like tea."]
     malformed = [m for m in messages if m.role == "tool" and m.tool_name is None]  # answers to reported errors
     assert sum(m.is_tool_call for m in messages) + len(malformed) == len([m for m in messages if m.role == "tool"])
 
 
-def test_a_runner_killed_during_a_turn_is_reported_and_replaced(session: Session):
-    runner = session.model.model.runner  # the runner behind the scheduled model
+def test_a_runner_killed_during_a_turn_is_reported_and_replaced(kernel: Kernel):
+    runner = kernel.model.model.runner  # the runner behind the scheduled model
     first_pid = runner.pid
 
     def kill_while_it_generates(step: Step) -> None:
         if step.kind == "delta" and runner.pid == first_pid:
             os.kill(first_pid, signal.SIGKILL)
 
-    result = session.handle(user_message("list my files"), kill_while_it_generates)
+    result = kernel.agent.run(user_message("list my files"), kill_while_it_generates)
     assert result.stop == "error" and "killed by SIGKILL" in (result.error or "")
     assert "the request was stopped" in result.error
-    note = session.memory.recall.in_context("main")[-1]
+    note = kernel.memory.recall.in_context("main")[-1]
     assert note.role == "system" and "killed by SIGKILL" in note.content
     assert runner.pid != first_pid and runner.restarts == 1
-    again = session.handle(user_message("list my files"))  # the next request is served
+    again = kernel.agent.run(user_message("list my files"))  # the next request is served
     assert again.stop in ("replied", "done", "step_limit") and again.steps >= 1
 
 
-def test_cancel_from_another_thread_stops_a_real_generation(session: Session):
+def test_cancel_from_another_thread_stops_a_real_generation(kernel: Kernel):
     started = threading.Event()
 
     def listener(step: Step) -> None:
         if step.kind == "delta" and step.channel == "call":
             started.set()
 
-    canceller = threading.Thread(target=lambda: started.wait(60) and session.cancel())
+    canceller = threading.Thread(target=lambda: started.wait(60) and kernel.agent.cancel())
     canceller.start()
-    result = session.handle(user_message("say something long"), listener)
+    result = kernel.agent.run(user_message("say something long"), listener)
     canceller.join()
     assert started.is_set()
     assert result.stop == "cancelled" and result.error == "stopped by the user"
 
 
-def test_upkeep_warms_the_cache_and_a_new_turn_cancels_it(session: Session):
-    session.handle(user_message("hello"))
-    assert session.maintain() == "ready"  # nothing to fold: the context is evaluated
-    context = session.agent.context
+def test_upkeep_warms_the_cache_and_a_new_turn_cancels_it(kernel: Kernel):
+    kernel.agent.run(user_message("hello"))
+    assert kernel.upkeep.maintain() == "ready"  # nothing to fold: the context is evaluated
+    context = kernel.agent.context
     context.add("user", "and then?")
-    call = session.model.tool_call(context.messages(), session.agent.tools, max_tokens=4)
-    assert call.generation.n_evaluated <= session.model.count_tokens("<|im_start|>user\nand then?<|im_end|>\n<|im_start|>assistant\n") + 1
+    call = kernel.model.tool_call(context.messages(), kernel.agent.tools, max_tokens=4)
+    assert call.generation.n_evaluated <= kernel.model.count_tokens("<|im_start|>user\nand then?<|im_end|>\n<|im_start|>assistant\n") + 1
 
-    session.model.evaluate("<|im_start|>user\nsomething else<|im_end|>\n")  # spoil the cache: upkeep must evaluate it all
+    kernel.model.evaluate("<|im_start|>user\nsomething else<|im_end|>\n")  # spoil the cache: upkeep must evaluate it all
     results: list = []
-    upkeep = threading.Thread(target=lambda: results.append(session.maintain()))
+    upkeep = threading.Thread(target=lambda: results.append(kernel.upkeep.maintain()))
     upkeep.start()
-    while session.agent._maintaining is None and upkeep.is_alive():
+    while not model_busy(kernel) and upkeep.is_alive():  # upkeep's evaluation is queued or running
         threading.Event().wait(0.01)
-    turn = session.handle(user_message("now"))
+    kernel.upkeep.stop()  # what the turn queue does before a turn
+    turn = kernel.agent.run(user_message("now"))
     upkeep.join()
     assert results == ["stopped"] and turn.stop in ("replied", "done", "step_limit")

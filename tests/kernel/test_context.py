@@ -60,12 +60,14 @@ def test_layout_static_prefix_then_core_then_summary_then_fifo(store: MemoryStor
 
 
 def test_core_edits_are_notes_until_the_next_eviction(store: MemoryStore):
+    """The edit reaches the FIFO as the memory tool's result; the prefix changes only at eviction."""
     ctx = make_context(store, ScriptedModel())
     head = ctx.system_text()
     store.core.append("human", "Prefers metric units.")
-    ctx.note_core_edit("human: appended 'Prefers metric units.'")
+    ctx.add("assistant", "", tool_name="core_memory_append", tool_args={"label": "human", "content": "Prefers metric units."})
+    ctx.add("tool", "Appended to human (80/2000 characters).", tool_name="core_memory_append")
     assert ctx.system_text() == head  # the prefix did not change
-    assert "[core memory updated] human" in ctx.prompt()
+    assert "Appended to human" in ctx.prompt() and "Prefers metric units." in ctx.prompt()
     for i in range(12):
         ctx.add("user", words(10, i))
     ctx.evict()
@@ -127,7 +129,7 @@ def test_context_never_exceeds_the_window_and_never_splits_a_call(events, window
                     add_call(ctx, n)
                     added += 2
                 else:
-                    ctx.note_core_edit(words(n))
+                    ctx.add("system", f"[core memory updated] {words(n)}")
                     added += 1
                 ctx.manage()
                 assert ctx.tokens_used() <= window - ctx.limits.reserve

@@ -20,8 +20,10 @@ def test_each_event_becomes_one_message_with_its_priority():
 
 
 def test_steps_serialize_without_empty_fields():
-    step = events.Step("tool_result", text="ok", tool="list_dir", journal_id=None)
-    assert step.as_json() == {"kind": "tool_result", "text": "ok", "tool": "list_dir"}
+    step = events.Step(events.StepKind.TOOL_RESULT, text="ok", tool="list_dir", ok=True, journal_id=None)
+    assert step.as_json() == {"kind": "tool_result", "text": "ok", "tool": "list_dir", "ok": True}
+    undoable = events.Step(events.StepKind.TOOL_RESULT, text="ok", ok=True, journal_id=4, undoable=True)
+    assert events.Step.from_json(undoable.as_json()) == undoable
 
 
 def test_the_timer_heartbeat_sends_until_stopped():

@@ -1,56 +1,59 @@
-"""The Host without Qt: documents indexed in a round reach the model as one system event."""
+"""The Host without Qt, driven from outside: documents indexed in a watched folder reach the model
+as one system event per round of indexing, with their names (untrusted) and chunk counts."""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
 
+from app import settings
 from app.kernel.host import Host, HostListener
 from app.kernel.scripted import ScriptedModel
+from app.kernel.turns import TurnListener
 from app.memory.store import MemoryStore
 
 
-def _host(tmp_path: Path, calls: list[dict]) -> tuple[Host, list[str], threading.Event]:
+def _host(tmp_path: Path, folder: Path) -> tuple[Host, list[str], threading.Event]:
+    conf = settings.load()
+    conf.watched_folders = [str(folder)]
+    settings.save(conf)
     seen: list[str] = []
     finished = threading.Event()
-    listener = HostListener(on_turn=lambda turn, event: seen.append(event.text),
-                            on_done=lambda turn, result: finished.set())
-    model = ScriptedModel(calls, n_ctx=16384)
-    host = Host(listener, open_memory=lambda: MemoryStore.open(tmp_path / "memory.duckdb"),
-                load_model=lambda conf: model, ingest=False)
+    model = ScriptedModel([{"thought": "nothing to do", "tool": "send_message", "args": {"message": "noted"}}],
+                          n_ctx=16384)
+    host = Host(open_memory=lambda scheduler: MemoryStore.open(tmp_path / "memory.duckdb"),
+                load_model=lambda conf: model)
+    host.listen(HostListener(), TurnListener(on_turn=lambda turn, event: seen.append(event.text),
+                                             on_done=lambda turn, result: finished.set()))
     host.start()
     assert host.wait_ready(20)
-    for _ in range(400):  # the model loads after memory opens
-        if host.model_status[1] == "ready":
-            break
-        threading.Event().wait(0.05)
     return host, seen, finished
 
 
-def _end_turn() -> dict:
-    return {"thought": "nothing to do", "tool": "send_message", "args": {"message": "noted"}}
-
-
 def test_one_indexed_document_is_named_with_its_chunks(tmp_path: Path) -> None:
-    host, seen, finished = _host(tmp_path, [_end_turn()])
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "lease.txt").write_text("The lease ends in March. The deposit is two months of rent.\n")
+    host, seen, finished = _host(tmp_path, folder)
     try:
-        host._document_indexed("/docs/lease.pdf", 3)
-        host._round_done(None)
-        assert finished.wait(20)
-        assert seen == ["The document /docs/lease.pdf finished indexing (3 chunks); "
+        assert finished.wait(30)
+        assert seen == [f"The document {folder / 'lease.txt'} finished indexing (1 chunks); "
                         "search_documents can find it now."]
+        event = host.kernel.memory.recall.in_context("main")[0]
+        assert event.source == "file names in the watched folders"  # names chosen by others
     finally:
         host.close()
 
 
 def test_a_round_of_many_documents_is_one_event(tmp_path: Path) -> None:
-    host, seen, finished = _host(tmp_path, [_end_turn()])
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for n in range(7):
+        (folder / f"{n}.txt").write_text(f"Note number {n} about the garden.\n")
+    host, seen, finished = _host(tmp_path, folder)
     try:
-        for n in range(7):
-            host._document_indexed(f"/docs/{n}.txt", 1)
-        host._round_done(None)
-        assert finished.wait(20)
-        assert len(seen) == 1 and seen[0].startswith("7 documents finished indexing (/docs/0.txt")
+        assert finished.wait(30)
+        assert len(seen) == 1 and seen[0].startswith(f"7 documents finished indexing ({folder / '0.txt'}")
         assert "and 2 more" in seen[0]
     finally:
         host.close()

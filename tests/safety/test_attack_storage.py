@@ -18,10 +18,10 @@ import pytest
 from app import paths, settings
 from app.kernel.events import user_message
 from app.kernel.scripted import ScriptedModel
-from app.kernel.session import Session
+from app.kernel.assembly import assemble
 from app.memory.store import MemoryStore
 from app.safety.confirm import ScriptedConfirmer
-from app.safety.gate import Turn
+from app.safety.gate import Taint
 from app.safety.journal import Journal
 from app.safety.policy import Policy, Rule
 from app.safety.undo import UndoRefused
@@ -36,7 +36,7 @@ LATIN1 = b"caf\xe9.txt"
 
 
 def call(rig, tool: str, **args):
-    return rig.gate.run(tool, {**args, "request_heartbeat": False}, Turn())
+    return rig.gate.run(tool, {**args, "request_heartbeat": False}, Taint())
 
 
 # -- finding 8: text that cannot be stored ---------------------------------------------------------
@@ -50,7 +50,7 @@ def test_lone_surrogates_in_arguments_never_crash_the_gate_or_the_journal(plain_
                        ("read_file", {"path": f"~/Notes/{odd}"}), ("list_dir", {"path": f"~/{odd}"}),
                        ("archival_memory_insert", {"content": odd}), ("launch_app", {"name": odd})]:
         outcome = call(rig, tool, **args)
-        assert isinstance(outcome.result, str)
+        assert isinstance(outcome.text, str)
     entries = rig.gate.journal.entries(limit=50)
     assert entries and all(entry.status in ("done", "failed") for entry in entries)
     assert all(isinstance(entry.line(), str) for entry in entries)
@@ -68,9 +68,9 @@ def test_a_name_that_is_not_utf8_is_listed_overwritten_and_undone(plain_layout: 
     odd = _latin1_file(home / "Notes")
     rig = rig_factory("write " + str(home / "Notes"))
     listing = call(rig, "list_dir", path="~/Notes")
-    assert "caf\\xe9.txt" in listing.result and listing.ran
+    assert "caf\\xe9.txt" in listing.text and listing.ran
     outcome = call(rig, "write_file", path=str(odd), content="new text\n", overwrite=True)
-    assert outcome.ran and outcome.undoable, outcome.result
+    assert outcome.ran and outcome.undoable, outcome.text
     entry = rig.gate.journal.get(outcome.journal_id)
     assert entry.status == "done" and entry.undo[0]["path"] == str(odd)  # kept exactly
     assert "Restored" in rig.gate.journal.undo(outcome.journal_id)
@@ -86,14 +86,14 @@ def test_a_turn_that_lists_such_a_folder_completes_and_is_remembered(plain_layou
         {"tool": "send_message", "args": {"message": "One note is named caf\udce9.txt"}},
     ])
     store = MemoryStore.open(tmp_path / "memory.duckdb")
-    session = Session(store, model, ScriptedConfirmer(), policy=Policy(roots=["~"], rules=[]))
+    kernel = assemble(store, model, ScriptedConfirmer(), policy=Policy(roots=["~"], rules=[]))
     try:
-        result = session.handle(user_message("what's in Notes?"))
+        result = kernel.agent.run(user_message("what's in Notes?"))
         assert result.stop == "replied", result
         texts = [m.content for m in store.recall.in_context("main")]
         assert any("caf\\xe9.txt" in text for text in texts)
     finally:
-        session.close(save_state=False)
+        kernel.close(save_state=False)
         store.close()
 
 
@@ -105,15 +105,15 @@ def test_a_symlink_loop_does_not_stop_a_listing(plain_layout: Layout, rig_factor
     (home / "a").symlink_to(home / "b")
     (home / "b").symlink_to(home / "a")
     outcome = call(rig_factory(), "list_dir", path="~")
-    assert outcome.ran and "Notes/" in outcome.result and "loop -> " in outcome.result, outcome.result
+    assert outcome.ran and "Notes/" in outcome.text and "loop -> " in outcome.text, outcome.text
     found = call(rig_factory(), "find_files", root="~", pattern="*")
-    assert found.ran and "list.txt" in found.result
+    assert found.ran and "list.txt" in found.text
 
 
 @pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
 def test_non_finite_numbers_are_refused_by_the_schema_and_the_parser(plain_layout: Layout, rig_factory, number):
     outcome = call(rig_factory(), "kill_process", pid=os.getpid() + 10_000_000, timeout_s=number)
-    assert outcome.result.startswith("Error: invalid arguments for kill_process: timeout_s:"), outcome.result
+    assert outcome.text.startswith("Error: invalid arguments for kill_process: timeout_s:"), outcome.text
     assert not outcome.ran
     specs = REGISTRY.specs(["kill_process"])
     raw = '{"thought": "", "tool": "kill_process", "args": {"pid": 5, "timeout_s": NaN, "request_heartbeat": false}}'

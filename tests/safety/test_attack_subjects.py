@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from app.safety.gate import Turn
+from app.safety.gate import Taint
 from tests.safety.layouts import Layout
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG desktop entries, /proc")
@@ -25,7 +25,7 @@ pathlib.Path(sys.argv[1]).write_text(json.dumps(sys.argv[2:]))
 
 
 def call(rig, tool: str, **args):
-    return rig.gate.run(tool, {**args, "request_heartbeat": False}, Turn())
+    return rig.gate.run(tool, {**args, "request_heartbeat": False}, Taint())
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_a_launch_rule_is_bound_to_one_entry_and_never_covers_arguments(apps: Pa
     os.unlink(tmp_path / "fake-term.desktop.json")
     for args in attacks:
         outcome = call(rig, "launch_app", **args)
-        assert not outcome.ran, (args, outcome.result)
+        assert not outcome.ran, (args, outcome.text)
         assert len(rig.confirmer.seen) == asked + 1, args
         asked += 1
     assert "always asks" in rig.confirmer.seen[-2].reason and not rig.confirmer.seen[-2].can_always
@@ -84,7 +84,7 @@ def test_path_arguments_of_a_launch_are_judged_like_paths(apps: Path, rig_factor
     rig = rig_factory()
     for args, word in ((["/etc/shadow"], "system folder"), (["file:///etc/shadow"], "system folder")):
         outcome = call(rig, "launch_app", name="Fake Editor", args=args)
-        assert outcome.result.startswith("Denied:") and word in outcome.result, outcome.result
+        assert outcome.text.startswith("Denied:") and word in outcome.text, outcome.text
     outcome = call(rig, "launch_app", name="Fake Editor", args=["~/.ssh/authorized_keys"])
     assert not outcome.ran and "sensitive place" in rig.confirmer.seen[-1].reason
 
@@ -96,7 +96,7 @@ def test_protected_processes_are_refused_without_asking(rig_factory, plain_layou
     rig = rig_factory()
     number = {"self": os.getpid(), "parent": os.getppid()}.get(pid, pid)
     outcome = call(rig, "kill_process", pid=number)
-    assert outcome.result.startswith(f"Denied: Refused to end pid {number}"), outcome.result
+    assert outcome.text.startswith(f"Denied: Refused to end pid {number}"), outcome.text
     assert rig.confirmer.seen == []
 
 
@@ -124,7 +124,7 @@ def test_a_process_that_exits_during_the_question_is_not_signalled(rig_factory, 
 
     rig.confirmer.confirm = answer  # type: ignore[method-assign]
     outcome = call(rig, "kill_process", pid=child.pid)
-    assert not outcome.ran and "no process has pid" in outcome.result
+    assert not outcome.ran and "no process has pid" in outcome.text
 
 
 REUSE = r"""
@@ -133,7 +133,7 @@ sys.path.insert(0, sys.argv[1])
 os.environ["PAGEMIND_HOME"] = sys.argv[2]
 from app.memory.db import Database
 from app.safety.confirm import ScriptedConfirmer
-from app.safety.gate import Gate, Turn
+from app.safety.gate import Gate, Taint
 from app.safety.journal import Journal
 from app.safety.policy import Policy
 import tools
@@ -152,11 +152,11 @@ class Confirmer:
 
 db = Database(os.path.join(sys.argv[2], "journal.duckdb"))
 gate = Gate(tools.load_all(), Policy(roots=["/"], rules=[]), Journal(db), Confirmer())
-outcome = gate.run("kill_process", {"pid": first.pid, "request_heartbeat": False}, Turn())
+outcome = gate.run("kill_process", {"pid": first.pid, "request_heartbeat": False}, Taint())
 second = reused["process"]
 time.sleep(0.2)
 print(json.dumps({"first": first.pid, "second": second.pid, "alive": second.poll() is None,
-                  "ran": outcome.ran, "result": outcome.result}))
+                  "ran": outcome.ran, "result": outcome.text}))
 second.kill()
 """
 
@@ -215,7 +215,7 @@ def test_the_kill_itself_checks_the_start_time_it_was_given(plain_layout: Layout
 def test_links_that_hide_their_target_are_refused_without_asking(rig_factory, plain_layout: Layout, url, why):
     rig = rig_factory()
     outcome = call(rig, "open_url", url=url)
-    assert outcome.result.startswith("Denied:") and why in outcome.result, outcome.result
+    assert outcome.text.startswith("Denied:") and why in outcome.text, outcome.text
     assert rig.confirmer.seen == []
 
 

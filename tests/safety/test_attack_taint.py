@@ -12,7 +12,7 @@ import pytest
 
 from app.kernel.events import Event, document_indexed, user_message
 from app.kernel.scripted import ScriptedModel
-from app.kernel.session import Session
+from app.kernel.assembly import assemble
 from app.memory.store import MemoryStore
 from app.safety.confirm import ScriptedConfirmer
 from app.safety.policy import Policy, Rule
@@ -32,14 +32,14 @@ class Conversation:
         self.confirmer = ScriptedConfirmer(default="deny")
         self.model = ScriptedModel()
         self.policy = Policy(roots=["~"], rules=[Rule("write", str(home / "Notes"))])
-        self.session = Session(self.store, self.model, self.confirmer, policy=self.policy)
+        self.kernel = assemble(self.store, self.model, self.confirmer, policy=self.policy)
 
     def turn(self, text: str, *calls: dict, event: Event | None = None):
         self.model.calls.extend(calls)
-        return self.session.handle(event or user_message(text))
+        return self.kernel.agent.run(event or user_message(text))
 
     def close(self) -> None:
-        self.session.close(save_state=False)
+        self.kernel.close(save_state=False)
         self.store.close()
 
 
@@ -116,7 +116,7 @@ def test_the_taint_ends_when_the_text_leaves_the_context_and_the_summary_never_h
         chat: Conversation, plain_layout: Layout):
     chat.turn("read my invoice", step("read_file", path="~/Downloads/invoice.txt"),
               step("send_message", message="It asks you to write a file."))
-    context = chat.session.agent.context
+    context = chat.kernel.agent.context
     assert context.taint()
     _forget_the_context(chat)
     assert context.taint() == []
@@ -131,7 +131,7 @@ def test_the_taint_ends_when_the_text_leaves_the_context_and_the_summary_never_h
 
 def _forget_the_context(chat: Conversation) -> None:
     """Two trusted messages arrive, then everything older is evicted (all of it stays in recall)."""
-    context = chat.session.agent.context
+    context = chat.kernel.agent.context
     context.add("user", "a later, trusted message")
     context.add("user", "and another")
     while len(context.fifo()) > 2 and context.evict(keep_last=2):

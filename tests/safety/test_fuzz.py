@@ -24,7 +24,7 @@ from app import paths
 from app.memory.db import Database
 from app.memory.store import MemoryStore
 from app.safety.confirm import ScriptedConfirmer
-from app.safety.gate import Gate, Turn
+from app.safety.gate import Gate, Taint
 from app.safety.journal import Journal
 from app.safety.policy import Policy, Rule
 from tests.safety.layouts import Layout
@@ -141,8 +141,8 @@ def test_hostile_calls_on_every_layout_ask_crash_and_change_nothing(layout: Layo
         for _ in range(CALLS):
             name, args = random_call(rng, registry, names, hostile)
             asked_before = len(confirmer.seen)
-            outcome = gate.run(name, args, Turn())  # type: ignore[arg-type]
-            assert isinstance(outcome.result, str)
+            outcome = gate.run(name, args, Taint())  # type: ignore[arg-type]
+            assert isinstance(outcome.text, str)
             ran += outcome.ran
             if not outcome.ran or len(confirmer.seen) > asked_before:
                 continue
@@ -151,8 +151,8 @@ def test_hostile_calls_on_every_layout_ask_crash_and_change_nothing(layout: Layo
                 continue
             unasked += 1  # ran above read without asking: only the rule may allow that
             judged = tool.judge(args)  # type: ignore[arg-type]
-            assert tool.risk == "write" and judged.all_targets(), (name, args, outcome.result)
-            assert all(inside(t.path, notes) for t in judged.all_targets()), (name, args, outcome.result)
+            assert tool.risk == "write" and judged.all_targets(), (name, args, outcome.text)
+            assert all(inside(t.path, notes) for t in judged.all_targets()), (name, args, outcome.text)
     finally:
         store.close()
     print(f"\n{layout_name}: {CALLS} calls, {ran} ran, {unasked} ran under the rule, "

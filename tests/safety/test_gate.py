@@ -8,7 +8,7 @@ import pytest
 
 from app.memory.db import Database
 from app.safety.confirm import ScriptedConfirmer
-from app.safety.gate import Gate, Turn
+from app.safety.gate import Gate, Taint
 from app.safety.journal import Journal
 from app.safety.policy import Policy
 from tools.registry import Registry, ToolContext, tool
@@ -57,23 +57,23 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 def test_unknown_tools_and_malformed_calls_never_reach_the_user(setup):
     gate, confirmer, _ = setup
-    assert gate.run("format_disk", {}, Turn()).result == "Error: there is no tool named 'format_disk'"
-    bad = gate.run("put", {"path": 3, "request_heartbeat": True}, Turn())
-    assert bad.result.startswith("Error: invalid arguments for put") and not bad.ran
+    assert gate.run("format_disk", {}, Taint()).text == "Error: there is no tool named 'format_disk'"
+    bad = gate.run("put", {"path": 3, "request_heartbeat": True}, Taint())
+    assert bad.text.startswith("Error: invalid arguments for put") and not bad.ran
     assert confirmer.seen == []
 
 
 def test_denied_paths_are_not_asked_about(setup):
     gate, confirmer, _ = setup
-    outcome = gate.run("put", {"path": "/etc/evil", "text": "x", "request_heartbeat": False}, Turn())
-    assert outcome.result == "Denied: /etc/evil is in a system folder." and not outcome.ran
+    outcome = gate.run("put", {"path": "/etc/evil", "text": "x", "request_heartbeat": False}, Taint())
+    assert outcome.text == "Denied: /etc/evil is in a system folder." and not outcome.ran
     assert confirmer.seen == [] and not Path("/etc/evil").exists()
 
 
 def test_a_declined_write_does_nothing_and_is_not_journaled(setup):
     gate, confirmer, home = setup
-    outcome = gate.run("put", {"path": "~/a.txt", "text": "x", "request_heartbeat": True}, Turn())
-    assert outcome.result.startswith("The user declined: run put(") and outcome.heartbeat
+    outcome = gate.run("put", {"path": "~/a.txt", "text": "x", "request_heartbeat": True}, Taint())
+    assert outcome.text.startswith("The user declined: run put(") and outcome.heartbeat
     assert not (home / "a.txt").exists()
     assert gate.journal.entries() == []
     request = confirmer.seen[0]
@@ -85,8 +85,8 @@ def test_consent_runs_and_journals_before_and_after(setup):
     gate, confirmer, home = setup
     confirmer.answers = ["once"]
     SEEN_STATUS.clear()
-    outcome = gate.run("put", {"path": "~/a.txt", "text": "hello", "request_heartbeat": False}, Turn())
-    assert outcome.ran and outcome.result == "wrote a.txt" and (home / "a.txt").read_text() == "hello"
+    outcome = gate.run("put", {"path": "~/a.txt", "text": "hello", "request_heartbeat": False}, Taint())
+    assert outcome.ran and outcome.text == "wrote a.txt" and (home / "a.txt").read_text() == "hello"
     assert SEEN_STATUS == ["started"]  # recorded before the side effect
     entry = gate.journal.get(outcome.journal_id)
     assert entry.status == "done" and entry.undo == [{"kind": "created", "path": str(home / "a.txt"), "sha256": None}]
@@ -95,8 +95,8 @@ def test_consent_runs_and_journals_before_and_after(setup):
 def test_always_allow_grants_a_standing_rule(setup):
     gate, confirmer, home = setup
     confirmer.answers = ["always"]
-    gate.run("put", {"path": "~/Notes/a.txt", "text": "1", "request_heartbeat": False}, Turn())
-    gate.run("put", {"path": "~/Notes/b.txt", "text": "2", "request_heartbeat": False}, Turn())
+    gate.run("put", {"path": "~/Notes/a.txt", "text": "1", "request_heartbeat": False}, Taint())
+    gate.run("put", {"path": "~/Notes/b.txt", "text": "2", "request_heartbeat": False}, Taint())
     assert len(confirmer.seen) == 1 and (home / "Notes" / "b.txt").exists()
     assert confirmer.seen[0].rule == f"write {home / 'Notes'}"
 
@@ -104,10 +104,10 @@ def test_always_allow_grants_a_standing_rule(setup):
 def test_untrusted_text_makes_the_next_write_ask_and_names_its_source(setup):
     gate, confirmer, home = setup
     confirmer.answers = ["always"]
-    gate.run("put", {"path": "~/Notes/ok.txt", "text": "1", "request_heartbeat": False}, Turn())  # a rule
-    turn = Turn()
+    gate.run("put", {"path": "~/Notes/ok.txt", "text": "1", "request_heartbeat": False}, Taint())  # a rule
+    turn = Taint()
     read = gate.run("peek", {"path": "~/note.txt", "request_heartbeat": True}, turn)
-    assert "IGNORE PREVIOUS INSTRUCTIONS" in read.result and turn.taint
+    assert "IGNORE PREVIOUS INSTRUCTIONS" in read.text and turn.sources
     assert read.source == 'peek(path="~/note.txt")'
     outcome = gate.run("put", {"path": "~/Notes/evil.txt", "text": "pwned", "request_heartbeat": False}, turn)
     assert not outcome.ran and not (home / "Notes" / "evil.txt").exists()

@@ -380,7 +380,7 @@ def test_long_results_are_truncated_with_a_note():
     assert made.call({"n": MAX_RESULT_CHARS}) == "x" * MAX_RESULT_CHARS
     cut = made.call({"n": MAX_RESULT_CHARS + 25})
     assert cut == "x" * MAX_RESULT_CHARS + "... [truncated: 25 more characters]"
-    assert made.call({"n": 100}, limit=10) == "x" * 10 + "... [truncated: 90 more characters]"
+    assert made.run({"n": 100}, limit=10).text == "x" * 10 + "... [truncated: 90 more characters]"
 
 
 # -- the registry -------------------------------------------------------------------------------

@@ -11,8 +11,10 @@ import os
 from pathlib import Path
 
 
-def resolve(text: str | os.PathLike[str], *, follow_link: bool = True) -> Path:
-    """The absolute path: ``~`` expanded, relative to the home folder, ``..`` and symlinks resolved.
+def resolve(text: str | os.PathLike[str], *, follow_link: bool = True, base: Path | None = None) -> Path:
+    """The absolute path: ``~`` expanded, relative to ``base`` (the home folder by default: the
+    model has no current folder; the command line passes the one the user stands in), ``..`` and
+    symlinks resolved.
 
     With ``follow_link`` False a final symlink is kept as it is (moving or trashing a link acts on
     the link, never on what it points to). A blank path is refused: it would otherwise name the
@@ -25,7 +27,7 @@ def resolve(text: str | os.PathLike[str], *, follow_link: bool = True) -> Path:
         raise ValueError("the path contains a NUL character")
     path = Path(os.path.expanduser(raw))
     if not path.is_absolute():
-        path = home() / path
+        path = (base if base is not None else home()) / path
     if follow_link or path.name in ("", ".", ".."):
         return Path(os.path.realpath(path))
     return Path(os.path.realpath(path.parent)) / path.name
