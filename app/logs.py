@@ -12,6 +12,10 @@ _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _configured = False
 
 
+class _StderrHandler(logging.StreamHandler):
+    """The handler that shows warnings on stderr (its level follows --verbose)."""
+
+
 def setup(verbose: bool = False) -> None:
     """Configure the root logger once; later calls only adjust the stderr level."""
     global _configured
@@ -19,7 +23,7 @@ def setup(verbose: bool = False) -> None:
     stderr_level = logging.INFO if verbose else logging.WARNING
     if _configured:
         for handler in root.handlers:
-            if getattr(handler, "_pagemind_stderr", False):
+            if isinstance(handler, _StderrHandler):
                 handler.setLevel(stderr_level)
         return
     root.setLevel(logging.DEBUG)
@@ -28,10 +32,9 @@ def setup(verbose: bool = False) -> None:
     )
     file_handler.setLevel(logging.DEBUG)
     file_handler.setFormatter(logging.Formatter(_FORMAT))
-    stderr_handler = logging.StreamHandler(sys.stderr)
+    stderr_handler = _StderrHandler(sys.stderr)
     stderr_handler.setLevel(stderr_level)
     stderr_handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    stderr_handler._pagemind_stderr = True  # type: ignore[attr-defined]
     root.addHandler(file_handler)
     root.addHandler(stderr_handler)
     _configured = True

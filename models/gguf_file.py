@@ -63,7 +63,7 @@ class _Header:
             kind, offset = self._unpack("<I"), self._unpack("<Q")
             block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(kind)]
             infos.append((name, offset, math.prod(dims) // block * type_size))
-        alignment = int(self.values.get("general.alignment", 32))  # type: ignore[call-overload]
+        alignment = int(str(self.values.get("general.alignment", 32)))
         start = -(-self.pos // alignment) * alignment
         self.tensor_count = len(infos)
         self.tensor_bytes = {name: n for name, _, n in infos}

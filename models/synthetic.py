@@ -175,10 +175,13 @@ def write_model(
     return path
 
 
-def tiny(path: Path, seed: int = 0, n_ctx_train: int = TINY.n_ctx_train, **options: object) -> Path:
+def tiny(path: Path, seed: int = 0, n_ctx_train: int = TINY.n_ctx_train, *,
+         chat_template: str | None = CHATML_TEMPLATE, architecture: str = "qwen2",
+         duplicate_token: bool = False) -> Path:
     """A two-layer chat model of a few hundred KB, for tests."""
     shape = dataclasses.replace(TINY, n_ctx_train=n_ctx_train)
-    return write_model(path, shape, seed=seed, name="pagemind-tiny", **options)  # type: ignore[arg-type]
+    return write_model(path, shape, seed=seed, name="pagemind-tiny", chat_template=chat_template,
+                       architecture=architecture, duplicate_token=duplicate_token)
 
 
 def crashing(path: Path, seed: int = 0) -> Path:

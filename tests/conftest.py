@@ -6,6 +6,10 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+import tomli_w
+
+from models.convert import ensure_default_embedder
+from models.local_client import LocalEmbedder
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -24,3 +28,20 @@ def pagemind_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("PAGEMIND_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="session")
+def embedder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEmbedder]:
+    """The real default embedder (MiniLM converted to GGUF) in its runner, once per test session."""
+    path = ensure_default_embedder(tmp_path_factory.mktemp("embedder"))
+    with LocalEmbedder(path) as model:
+        yield model
+
+
+@pytest.fixture
+def indexing_home(tmp_path: Path, embedder: LocalEmbedder) -> Path:
+    """A PAGEMIND_HOME whose settings name the real embedder, for commands that index and search."""
+    folder = tmp_path / "home"
+    (folder / "config").mkdir(parents=True)
+    (folder / "config" / "settings.toml").write_text(tomli_w.dumps({"embed_model": embedder.info.path}))
+    return folder

@@ -7,11 +7,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Iterator
 
 import pytest
+
+from tests.waiting import wait_for
 
 TOOLS = ("Xvfb", "trayer", "xdotool", "scrot", "xwininfo")
 needs_x11 = pytest.mark.skipif(sys.platform != "linux" or not all(shutil.which(t) for t in TOOLS),
@@ -23,17 +24,6 @@ def free_display() -> int:
         if not Path(f"/tmp/.X11-unix/X{number}").exists() and not Path(f"/tmp/.X{number}-lock").exists():
             return number
     raise RuntimeError("no free X display number")
-
-
-def wait_for(check: Callable[[], Any], seconds: float, what: str) -> Any:
-    """Poll ``check`` until it returns something true; fail the test after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def run(command: list[str], env: dict[str, str], timeout: float = 30) -> str:

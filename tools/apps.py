@@ -58,10 +58,16 @@ def _true(value: str | None) -> bool:
     return (value or "").strip() == "true"
 
 
+class _EntryParser(configparser.ConfigParser):
+    """A desktop entry's keys are case-sensitive (``Exec``, not ``exec``)."""
+
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr
+
+
 def _read_entry(path: Path, desktop_id: str) -> App | None:
     """The application a desktop file describes, or None when it hides itself or is no application."""
-    parser = configparser.ConfigParser(interpolation=None, strict=False, delimiters=("=",))
-    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keys are case-sensitive
+    parser = _EntryParser(interpolation=None, strict=False, delimiters=("=",))
     try:
         parser.read(path, encoding="utf-8")
     except configparser.MissingSectionHeaderError:

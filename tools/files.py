@@ -288,7 +288,7 @@ def open_path(path: PathArg, context: ToolContext) -> str:
     if judged is not None and identity(target, follow=True) != judged.identity:
         raise RuntimeError(f"{target} changed since it was checked; it was not opened")
     if command is None:
-        os.startfile(target)  # type: ignore[attr-defined]  # Windows only
+        getattr(os, "startfile")(target)  # Windows only
         return f"Opened {target}."
     try:
         process = subprocess.Popen([*command, str(target)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

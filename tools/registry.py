@@ -22,29 +22,31 @@ import enum
 import inspect
 import math
 import re
-import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import pairwise
 from pathlib import Path
-from typing import (
-    Annotated,
-    Any,
-    Generic,
-    Literal,
-    ParamSpec,
-    Union,
-    get_args,
-    get_origin,
-    get_type_hints,
-)
+from typing import Any, Generic, Literal, ParamSpec, get_args, get_type_hints
 
 import jsonschema
 
-from models.grammar import DEFAULT_MAX_ITEMS, DEFAULT_MAX_STRING, NON_BLANK
 from models.interface import ToolSpec
-from tools.judged import Judgement, Moved, Refused, Subject, target
+from tools.judged import Judgement, Refused, Subject, target
+from tools.schema import (
+    Convert,
+    MaxLen,
+    MinLen,
+    Range,
+    ToolDefinitionError,
+    none_or,
+    parse_docstring,
+    path_kind,
+    schema_of,
+    without_none,
+)
+
+__all__ = ["MaxLen", "MinLen", "Range", "Registry", "Tool", "ToolContext", "ToolDefinitionError", "ToolResult",
+           "REGISTRY", "tool"]
 
 Risk = Literal["read", "write", "destructive", "control", "launch"]
 RISKS: tuple[Risk, ...] = get_args(Risk)
@@ -57,43 +59,8 @@ _HEARTBEAT_SCHEMA = {
     "type": "boolean",
 }
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_SECTION = re.compile(r"^(Args|Arguments|Returns?|Raises|Yields?|Examples?|Notes?|Warnings?):\s*$")
-_ENTRY = re.compile(r"^(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
 
 P = ParamSpec("P")
-Convert = Callable[[Any], Any]
-
-
-class ToolDefinitionError(ValueError):
-    """A function cannot become a tool, or its name is taken; raised at decoration time."""
-
-
-@dataclass(frozen=True)
-class Range:
-    """Inclusive bounds of an ``int`` or ``float`` parameter; None leaves a side open."""
-
-    minimum: float | None = None
-    maximum: float | None = None
-
-
-@dataclass(frozen=True)
-class MaxLen:
-    """Most characters of a ``str``, or most items of a ``list``."""
-
-    value: int
-
-
-@dataclass(frozen=True)
-class MinLen:
-    """Fewest characters of a ``str``, or fewest items of a ``list``."""
-
-    value: int
-
-
-_BOUND_KEYS = {
-    (MinLen, "string"): "minLength", (MaxLen, "string"): "maxLength",
-    (MinLen, "array"): "minItems", (MaxLen, "array"): "maxItems",
-}
 
 
 class Effects:
@@ -272,14 +239,6 @@ class ToolResult:
     text: str
 
 
-def _same(value: Any) -> Any:
-    return value
-
-
-def _none_or(convert: Convert) -> Convert:
-    return lambda value: None if value is None else convert(value)
-
-
 def _non_finite(value: Any, where: str = "") -> str | None:
     """Where a NaN or an infinity hides in ``value`` (JSON has no such numbers), else None."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -371,7 +330,7 @@ def _make_tool(fn: Callable[P, str], risk: Risk, name: str, heartbeat: bool) -> 
         raise ToolDefinitionError(f"{where}: {name!r} is not a valid tool name")
     if not doc:
         raise ToolDefinitionError(f"{where}: no docstring")
-    description, docs = _parse_docstring(doc, where)
+    description, docs = parse_docstring(doc, where)
     try:
         hints = get_type_hints(fn, include_extras=True)
     except Exception as exc:
@@ -401,11 +360,11 @@ def _make_tool(fn: Callable[P, str], risk: Risk, name: str, heartbeat: bool) -> 
         if param.name not in docs:
             raise ToolDefinitionError(f"{at} has no entry under Args: in the docstring")
         try:
-            hint, optional = _without_none(hints[param.name])
-            schema, convert = _schema(hint)
+            hint, optional = without_none(hints[param.name])
+            schema, convert = schema_of(hint)
         except TypeError as exc:
             raise ToolDefinitionError(f"{at}: {exc}") from None
-        kind = _path_kind(hint)
+        kind = path_kind(hint)
         if kind is not None:
             paths[param.name] = kind
         nullable = optional and param.default is param.empty
@@ -419,7 +378,7 @@ def _make_tool(fn: Callable[P, str], risk: Risk, name: str, heartbeat: bool) -> 
             if not jsonschema.Draft202012Validator(schema).is_valid(default):
                 raise ToolDefinitionError(f"{at}: the default {param.default!r} does not match the type")
             properties[param.name]["default"] = default
-        converters[param.name] = _none_or(convert) if optional else convert
+        converters[param.name] = none_or(convert) if optional else convert
     if docs:
         raise ToolDefinitionError(f"{where}: Args: documents {', '.join(map(repr, docs))}, not parameters")
     if heartbeat:
@@ -430,112 +389,4 @@ def _make_tool(fn: Callable[P, str], risk: Risk, name: str, heartbeat: bool) -> 
                 moved=tuple(p for p, (_, moved) in paths.items() if moved),
                 lists=tuple(p for p, (listed, _) in paths.items() if listed))
 
-
-def _path_kind(hint: Any) -> tuple[bool, bool] | None:
-    """(takes a list, moved as a whole) for a ``Path`` or ``list[Path]`` hint, else None."""
-    marks: list[Any] = []
-    if get_origin(hint) is Annotated:
-        hint, *marks = get_args(hint)
-    if get_origin(hint) is list and len(get_args(hint)) == 1:
-        inner = _path_kind(get_args(hint)[0])
-        return None if inner is None else (True, inner[1])
-    if hint is Path:
-        return False, any(isinstance(mark, Moved) for mark in marks)
-    return None
-
-
-def _parse_docstring(doc: str, where: str) -> tuple[str, dict[str, str]]:
-    """The description (the text before the first section) and the ``Args:`` entries."""
-    lines = doc.splitlines()
-    headers = [i for i, line in enumerate(lines) if _SECTION.match(line)] + [len(lines)]
-    description = " ".join(" ".join(lines[: headers[0]]).split())
-    if not description:
-        raise ToolDefinitionError(f"{where}: the docstring has no summary")
-    entries: dict[str, str] = {}
-    for start, end in pairwise(headers):
-        body = [line for line in lines[start + 1 : end] if line.strip()]
-        if not lines[start].startswith("Arg") or not body:
-            continue
-        indent, current = len(body[0]) - len(body[0].lstrip()), ""
-        for line in body:
-            depth, match = len(line) - len(line.lstrip()), _ENTRY.match(line.strip())
-            if depth == 0:
-                break
-            if depth > indent and current:
-                entries[current] += " " + line.strip()
-            elif depth < indent or not match:
-                raise ToolDefinitionError(f"{where}: cannot read the Args: line {line.strip()!r}")
-            elif match.group(1) in entries:
-                raise ToolDefinitionError(f"{where}: Args: documents {match.group(1)!r} twice")
-            else:
-                current = match.group(1)
-                entries[current] = match.group(2)
-    for key, text in entries.items():
-        entries[key] = " ".join(text.split())
-        if not entries[key]:
-            raise ToolDefinitionError(f"{where}: parameter {key!r} has an empty entry under Args:")
-    return description, entries
-
-
-def _without_none(hint: Any) -> tuple[Any, bool]:
-    """``X`` and True for ``X | None`` (also inside ``Annotated``), else ``hint`` and False."""
-    marks: list[Any] = []
-    if get_origin(hint) is Annotated:
-        hint, *marks = get_args(hint)
-    optional = get_origin(hint) in (Union, types.UnionType) and type(None) in get_args(hint)
-    if optional and len(get_args(hint)) == 2:
-        hint = next(a for a in get_args(hint) if a is not type(None))
-    else:
-        optional = False
-    return (Annotated[(hint, *marks)] if marks else hint), optional
-
-
-def _enum_schema(values: Iterable[Any]) -> dict[str, Any]:
-    values = list(values)
-    if not values or not all(isinstance(v, (str, int)) for v in values):
-        raise TypeError(f"enum values must be strings, integers or booleans, not {values!r}")
-    kinds = {type(v) for v in values}
-    names = {str: "string", int: "integer", bool: "boolean"}
-    return ({"type": names[kinds.pop()]} if len(kinds) == 1 and kinds <= set(names) else {}) | {"enum": values}
-
-
-def _schema(hint: Any) -> tuple[dict[str, Any], Convert]:
-    """The JSON schema of a type hint, and the conversion of a valid JSON value to its type."""
-    marks: list[Any] = []
-    if get_origin(hint) is Annotated:
-        hint, *marks = get_args(hint)
-    schema: dict[str, Any]
-    convert: Convert = _same
-    if hint in (bool, int, float, str):
-        schema = {"type": {bool: "boolean", int: "integer", float: "number", str: "string"}[hint]}
-        convert = hint if hint in (int, float) else convert
-    elif hint is Path:
-        schema = {"type": "string", "minLength": 1, "pattern": NON_BLANK}
-    elif get_origin(hint) is Literal:
-        schema = _enum_schema(get_args(hint))
-    elif isinstance(hint, type) and issubclass(hint, enum.Enum):
-        schema, convert = _enum_schema(member.value for member in hint), hint
-    elif get_origin(hint) is list and len(get_args(hint)) == 1:
-        items, convert_item = _schema(get_args(hint)[0])
-        schema, convert = {"type": "array", "items": items}, lambda v: [convert_item(x) for x in v]
-    else:
-        raise TypeError(f"unsupported type {hint!r}")
-    kind = None if "enum" in schema else schema["type"]
-    for mark in marks:
-        if isinstance(mark, Range) and kind in ("integer", "number"):
-            schema |= {k: v for k, v in (("minimum", mark.minimum), ("maximum", mark.maximum)) if v is not None}
-        elif isinstance(mark, (MinLen, MaxLen)) and kind in ("string", "array") and mark.value >= 0:
-            schema[_BOUND_KEYS[type(mark), kind]] = mark.value
-        elif isinstance(mark, Moved) and hint is Path:
-            continue
-        else:
-            raise TypeError(f"{mark!r} does not apply to {hint!r}")
-    if kind == "string":
-        schema.setdefault("maxLength", DEFAULT_MAX_STRING)
-    elif kind == "array":
-        schema.setdefault("maxItems", DEFAULT_MAX_ITEMS)
-    for low, high in (("minimum", "maximum"), ("minLength", "maxLength"), ("minItems", "maxItems")):
-        if schema.get(low, float("-inf")) > schema.get(high, float("inf")):
-            raise TypeError(f"{low} {schema[low]} is above {high} {schema[high]}")
-    return schema, convert
 

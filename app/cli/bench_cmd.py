@@ -7,9 +7,12 @@ run, print a table each, and write JSON and a PNG plot per benchmark to the outp
 from __future__ import annotations
 
 import argparse
-import json
+import os
+import subprocess
 import sys
 from pathlib import Path
+
+from app import paths
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,26 +26,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        from tests.bench import report, suite
-    except ImportError:
+    """The benchmarks run in a process of their own, from the source checkout: the product never
+    imports the test tree."""
+    root = Path(__file__).resolve().parents[2]
+    if paths.bundle_dir() is not None or not (root / "tests" / "bench" / "suite.py").is_file():
         print("pagemind: the benchmarks run from a source checkout (tests/bench is not here)", file=sys.stderr)
         return 2
-    out = (args.out or report.DEFAULT_OUT).expanduser().resolve()
-    if out.exists() and not out.is_dir():
-        print(f"pagemind: --out must be a folder; {out} is a file", file=sys.stderr)
-        return 2
-    try:
-        suite.benchmarks(args.only)
-    except ValueError as exc:
-        print(f"pagemind: {exc}", file=sys.stderr)
-        return 2
-    results = suite.run(args.quick, out, args.only, stream=sys.stderr if args.json else sys.stdout)
-    if args.json:
-        print(json.dumps({name: result.to_json() if isinstance(result, report.Result) else {"error": result}
-                          for name, result in results.items()}, indent=2, default=str))
-    else:
-        print(f"\nJSON and plots: {out}")
-    if args.readme:
-        suite.update_readme(results, out, args.quick)
-    return 0 if all(isinstance(result, report.Result) for result in results.values()) else 1
+    argv = [*(["--quick"] if args.quick else []), *(["--json"] if args.json else []),
+            *(["--out", str(args.out.expanduser().resolve())] if args.out else []),
+            *(["--only", *args.only] if args.only else []),
+            *(["--readme"] if args.readme else [])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", "tests.bench.suite", *argv], cwd=root, env=env).returncode

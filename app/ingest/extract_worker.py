@@ -125,9 +125,9 @@ def _read_pdf(data: bytes) -> Extracted:
     return Extracted("\n\n".join(pages), "pdf", "", _pdf_title(reader))
 
 
-def _pdf_title(reader: object) -> str:
+def _pdf_title(reader: Any) -> str:
     try:
-        metadata = reader.metadata  # type: ignore[attr-defined]
+        metadata = reader.metadata
         title = metadata.title if metadata is not None else None
     except Exception:
         return ""
@@ -174,18 +174,18 @@ def _read_docx(data: bytes) -> Extracted:
     return Extracted(normalize_newlines("\n\n".join(blocks)), "docx", "", title)
 
 
-def _docx_blocks(parent: object, document: object) -> Iterator[str]:
+def _docx_blocks(parent: Any, document: Any) -> Iterator[str]:
     """The texts of the paragraphs and tables under a body element, in document order."""
     from docx.oxml.ns import qn
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 
-    for child in parent.iterchildren():  # type: ignore[attr-defined]
+    for child in parent.iterchildren():
         if child.tag == qn("w:p"):
-            yield Paragraph(child, document).text  # type: ignore[arg-type]
+            yield Paragraph(child, document).text
         elif child.tag == qn("w:tbl"):
             rows = []
-            for row in Table(child, document).rows:  # type: ignore[arg-type]
+            for row in Table(child, document).rows:
                 cells = []
                 for cell in row.cells:
                     if not cells or cell._tc is not cells[-1]._tc:  # a merged cell repeats

@@ -22,7 +22,7 @@ from app.safety.confirm import DeferredConfirmer, Request
 
 if TYPE_CHECKING:
     from app.kernel.assembly import Kernel
-    from app.kernel.turns import TurnListener, TurnQueue
+    from app.kernel.turns import TurnListener
     from app.memory.store import MemoryStore
     from models.scheduler import Scheduler
 
@@ -72,7 +72,7 @@ class Host:
         self._ingest_enabled = ingest
         self.confirmer = DeferredConfirmer(lambda request: self.listener.on_confirm(request))
         self.scheduler = Scheduler()
-        self.turns: TurnQueue = TurnQueue(lambda: self.kernel, self._measuring(TurnListener()))
+        self.turns = TurnQueue(lambda: self.kernel, self._measuring(TurnListener()))
         self.memory: MemoryStore | None = None
         self.kernel: Kernel | None = None
         self.ingest: Any = None

@@ -11,6 +11,8 @@ In Python a path is what the OS gives (undecodable bytes of a name held as surro
 
 from __future__ import annotations
 
+from typing import Any
+
 import datetime
 import os
 import re
@@ -163,9 +165,9 @@ class DocumentPage(Page[DocumentHit]):
         return "\n".join(lines)
 
 
-def _document(row: Sequence[object]) -> Document:
+def _document(row: Sequence[Any]) -> Document:
     path, root, *rest = row
-    return Document(path_from_text(str(path)), path_from_text(str(root)), *rest)  # type: ignore[arg-type]
+    return Document(path_from_text(str(path)), path_from_text(str(root)), *rest)
 
 
 class Documents:

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Generic, Sequence, TypeVar
+from typing import Callable, Generic, Sequence, TypeVar, Protocol
 
-T = TypeVar("T")
+class Item(Protocol):
+    """What a page holds: something with an id that shows itself as one line."""
+
+    @property
+    def id(self) -> int: ...
+
+    def line(self) -> str: ...
+
+
+T = TypeVar("T", bound=Item)
 PAGE_SIZE = 5
 
 
@@ -28,7 +37,7 @@ class Page(Generic[T]):
 
     def text(self) -> str:
         """The header and one line per item (items have a ``line()``), for the model or a terminal."""
-        return "\n".join([self.header(), *(item.line() for item in self.items)])  # type: ignore[attr-defined]
+        return "\n".join([self.header(), *(item.line() for item in self.items)])
 
 
 def page_of(items: Sequence[T], page: int, total: int, size: int = PAGE_SIZE) -> Page[T]:
@@ -42,5 +51,5 @@ def ranked_page(
     """Page ``page`` of ids ranked best first, fetched with ``fetch`` and kept in rank order."""
     wanted = list(ranked_ids[page * size : (page + 1) * size])
     rank = {item: n for n, item in enumerate(wanted)}
-    items = sorted(fetch(wanted), key=lambda item: rank[item.id])  # type: ignore[attr-defined]
+    items = sorted(fetch(wanted), key=lambda item: rank[item.id])
     return page_of(items, page, total=len(ranked_ids), size=size)

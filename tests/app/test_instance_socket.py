@@ -23,7 +23,7 @@ import pytest
 
 from app import paths
 from app.cli import handoff
-from tests.app.test_cli import ROOT
+from tests.cli.support import ROOT
 
 NOBODY = 65534
 needs_linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_PEERCRED and the folder rules are tested on Linux")

@@ -85,3 +85,39 @@ def update_readme(results: dict[str, report.Result | str], out: Path, quick: boo
     for result in results.values():
         if isinstance(result, report.Result) and result.plot:
             shutil.copyfile(out / result.plot, DOCS / result.plot)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tests.bench.suite [--quick] [--json] [--out DIR] [--only NAME ...] [--readme]``:
+    what ``python main.py bench`` runs (in a process of its own: the app never imports the tests)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="pagemind bench")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--only", nargs="+")
+    parser.add_argument("--readme", action="store_true")
+    args = parser.parse_args(argv)
+    out = (args.out or report.DEFAULT_OUT).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        print(f"pagemind: --out must be a folder; {out} is a file", file=sys.stderr)
+        return 2
+    try:
+        benchmarks(args.only)
+    except ValueError as exc:
+        print(f"pagemind: {exc}", file=sys.stderr)
+        return 2
+    results = run(args.quick, out, args.only, stream=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps({name: result.to_json() if isinstance(result, report.Result) else {"error": result}
+                          for name, result in results.items()}, indent=2, default=str))
+    else:
+        print(f"\nJSON and plots: {out}")
+    if args.readme:
+        update_readme(results, out, args.quick)
+    return 0 if all(isinstance(result, report.Result) for result in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

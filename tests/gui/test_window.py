@@ -7,6 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QLabel
 
 from app.gui.app import DesktopApp
 from app.gui.chat_view import ChatView, ReplyCard, ToolCard
@@ -55,7 +56,8 @@ def test_a_turn_through_the_bridge_shows_the_reply_and_the_context(qtbot: Any, m
     with qtbot.waitSignal(bridge.turn_finished, timeout=20_000):
         QTest.keyClick(window.input, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: bool(_cards(window.chat, ReplyCard)) and "<li>" in _cards(window.chat, ReplyCard)[0].body.text())
-    assert window.chat.cards[0].findChildren(object)  # the user's card
+    user_card = window.chat.cards[0]
+    assert user_card.objectName() == "user" and any(label.text() == "show me" for label in user_card.findChildren(QLabel))
     qtbot.waitUntil(lambda: window.context_bar.value() > 0, timeout=10_000)
     assert window.context_bar.maximum() > window.context_bar.value()
     assert window.input.toPlainText() == ""

@@ -9,15 +9,7 @@ import pytest
 
 from app.ingest.pipeline import Pipeline
 from app.memory.store import MemoryStore
-from models.convert import ensure_default_embedder
 from models.local_client import LocalEmbedder
-
-
-@pytest.fixture(scope="session")
-def embedder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEmbedder]:
-    path = ensure_default_embedder(tmp_path_factory.mktemp("embedder"))
-    with LocalEmbedder(path) as model:
-        yield model
 
 
 @pytest.fixture

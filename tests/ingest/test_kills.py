@@ -22,7 +22,7 @@ import pytest
 
 from app.ingest.queue import IngestQueue
 from app.memory.db import Database
-from tests.ingest.test_cli import ROOT, cli, database_rows, home  # noqa: F401 (home is a fixture)
+from tests.cli.support import ROOT, cli, database_rows
 
 WORDS = ("river stone cloud garden paper window light music table ocean forest letter summer winter "
          "north bridge silver market yellow apple").split()
@@ -72,9 +72,9 @@ def idle(process: psutil.Process, quiet: float = 0.4, timeout: float = 60) -> No
     raise AssertionError("the extractor never went idle")
 
 
-def kill_when(home: Path, docs: Path, moment) -> None:
+def kill_when(indexing_home: Path, docs: Path, moment) -> None:
     """Run ``index docs`` and SIGKILL it (with its children) once ``moment(extractor)`` returns."""
-    env = {**os.environ, "PAGEMIND_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PAGEMIND_HOME": str(indexing_home), "PYTHONPATH": str(ROOT)}
     with subprocess.Popen([sys.executable, str(ROOT / "main.py"), "index", str(docs)], env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True) as proc:
         deadline = time.monotonic() + 120
@@ -124,7 +124,7 @@ def test_a_process_killed_while_working_on_a_file_counts_an_attempt_for_it_alone
 
 
 @pytest.mark.slow
-def test_kills_inside_one_group_never_set_its_innocent_files_aside(home: Path, tmp_path: Path):
+def test_kills_inside_one_group_never_set_its_innocent_files_aside(indexing_home: Path, tmp_path: Path):
     docs = tmp_path / "docs"
     notes(docs, 36, 4)  # one group (well under 64 files and 2 MB) of about 150 chunks
     sentinel(docs / "zz.docx")  # extracted last: once it is done, the group is being embedded
@@ -134,36 +134,36 @@ def test_kills_inside_one_group_never_set_its_innocent_files_aside(home: Path, t
         time.sleep(1.0)
 
     for _ in range(3):
-        kill_when(home, docs, while_embedding)
-        assert database_rows(home, "SELECT count(*) FROM documents") == [(0,)]  # killed inside the group
-        assert database_rows(home, "SELECT count(*) FROM ingest_queue") == [(37,)]
+        kill_when(indexing_home, docs, while_embedding)
+        assert database_rows(indexing_home, "SELECT count(*) FROM documents") == [(0,)]  # killed inside the group
+        assert database_rows(indexing_home, "SELECT count(*) FROM ingest_queue") == [(37,)]
 
-    done = cli(home, "index", str(docs), "--json")
+    done = cli(indexing_home, "index", str(docs), "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["counts"] == {"indexed": 37}, summary["problems"]
-    assert database_rows(home, "SELECT count(*) FROM documents WHERE status = 'indexed'") == [(37,)]
-    assert database_rows(home, "SELECT count(*) FROM ingest_queue") == [(0,)]
+    assert database_rows(indexing_home, "SELECT count(*) FROM documents WHERE status = 'indexed'") == [(37,)]
+    assert database_rows(indexing_home, "SELECT count(*) FROM ingest_queue") == [(0,)]
 
 
 @pytest.mark.slow
-def test_only_the_file_in_progress_at_each_kill_is_set_aside(home: Path, tmp_path: Path):
+def test_only_the_file_in_progress_at_each_kill_is_set_aside(indexing_home: Path, tmp_path: Path):
     docs = tmp_path / "docs"
     notes(docs, 36, 1)
     sentinel(docs / "n17b.docx")  # in the middle of the group: the extractor starts for it
 
     for _ in range(3):
-        kill_when(home, docs, lambda extractor: None)  # killed while it is being extracted
-        assert database_rows(home, "SELECT count(*) FROM documents") == [(0,)]
+        kill_when(indexing_home, docs, lambda extractor: None)  # killed while it is being extracted
+        assert database_rows(indexing_home, "SELECT count(*) FROM documents") == [(0,)]
 
-    done = cli(home, "index", str(docs), "--json")
+    done = cli(indexing_home, "index", str(docs), "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["counts"] == {"indexed": 36, "failed": 1}
     [(path, reason)] = [(p["path"], p["reason"]) for p in summary["problems"]]
     assert path == str(docs / "n17b.docx")
     assert reason.startswith("indexing this file was cut short 3 times") and "next scanned" in reason
-    assert database_rows(home, f"SELECT status FROM documents WHERE path = '{docs / 'n17b.docx'}'") == [("failed",)]
+    assert database_rows(indexing_home, f"SELECT status FROM documents WHERE path = '{docs / 'n17b.docx'}'") == [("failed",)]
 
-    again = cli(home, "index", str(docs), "--json")  # as the reason says: the next scan tries it again
+    again = cli(indexing_home, "index", str(docs), "--json")  # as the reason says: the next scan tries it again
     assert json.loads(again.stdout)["counts"] == {"indexed": 1}

@@ -16,7 +16,7 @@ from hypothesis import given, strategies as st
 from app.ingest.extract_worker import Extractor
 from app.ingest.pipeline import Pipeline
 from app.memory.documents import path_from_text, path_text
-from tests.ingest.test_cli import cli, database_rows, home  # noqa: F401 (home is a fixture)
+from tests.cli.support import cli, database_rows
 
 CAFE = b"caf\xe9.txt"
 ODD = b"\xff\xfe.md"
@@ -131,27 +131,27 @@ def test_one_file_failing_unexpectedly_does_not_stop_its_neighbours(memory, docs
     assert memory.db.fetchone("SELECT count(*) FROM ingest_queue")[0] == 0
 
 
-def test_cli_indexes_lists_and_searches_undecodable_names(home: Path, tmp_path: Path):
+def test_cli_indexes_lists_and_searches_undecodable_names(indexing_home: Path, tmp_path: Path):
     docs = tmp_path / "docs"
     docs.mkdir()
     odd_folder(docs)
-    added = cli(home, "watch", str(docs))
+    added = cli(indexing_home, "watch", str(docs))
     assert added.returncode == 0, added.stderr
     assert "3 indexed" in added.stdout and "Traceback" not in added.stderr
 
-    listed = cli(home, "watch", "--list")
+    listed = cli(indexing_home, "watch", "--list")
     assert listed.returncode == 0 and "3 indexed, 0 skipped, 0 failed" in listed.stdout
-    rows = json.loads(cli(home, "watch", "--list", "--json").stdout)
+    rows = json.loads(cli(indexing_home, "watch", "--list", "--json").stdout)
     assert (rows[0]["indexed"], rows[0]["failed"], rows[0]["problems"]) == (3, 0, [])
 
-    found = cli(home, "search", "espresso machine")
+    found = cli(indexing_home, "search", "espresso machine")
     assert found.returncode == 0 and f"1. {docs}/caf\\xe9.txt" in found.stdout, found.stdout + found.stderr
-    hits = json.loads(cli(home, "search", "lighthouse keeper", "--json").stdout)
+    hits = json.loads(cli(indexing_home, "search", "lighthouse keeper", "--json").stdout)
     assert hits[0]["path"] == f"{docs}/\\xff\\xfe.md"
     assert os.fsencode(path_from_text(hits[0]["path"])) == os.fsencode(docs) + b"/" + ODD
-    assert database_rows(home, "SELECT count(*) FROM documents WHERE status = 'indexed'") == [(3,)]
+    assert database_rows(indexing_home, "SELECT count(*) FROM documents WHERE status = 'indexed'") == [(3,)]
 
-    single = cli(home, "index", os.fsdecode(os.fsencode(docs) + b"/" + CAFE))  # one file, named on the command line
+    single = cli(indexing_home, "index", os.fsdecode(os.fsencode(docs) + b"/" + CAFE))  # one file, named on the command line
     assert single.returncode == 0 and "Traceback" not in single.stderr, single.stderr
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from app.ingest.service import IngestService
 from app.memory.store import MemoryStore
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -28,13 +29,6 @@ def service(memory: MemoryStore, roots: list[Path]) -> Iterator[IngestService]:
     assert running.wait_idle(60)
     yield running
     running.stop()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def paths(memory: MemoryStore) -> dict[str, str]:

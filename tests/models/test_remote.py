@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -27,6 +26,7 @@ from models.local_client import LocalChatModel
 from models.remote import RemoteChatModel
 from models.toolcall import parse_tool_call
 from tests.models.conftest import TOOLS, assert_valid_call
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -55,16 +55,22 @@ _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
     """Return once GET /v1/models answers; fail with the server's output when it never does."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
+    def answers() -> bool:
         try:
             with _DIRECT.open(url + "v1/models", timeout=2):
-                return
+                return True
         except urllib.error.HTTPError as exc:
             exc.close()
         except OSError:
             pass
-        time.sleep(0.2)
+        return process.poll() is not None
+
+    try:
+        wait_for(answers, timeout, "the server", every=0.2)
+    except AssertionError:
+        pass
+    if process.poll() is None and answers():
+        return
     exited = process.poll() is not None
     state = f"exited with {process.returncode}" if exited else f"did not answer in {timeout:g} s"
     pytest.fail(f"the llama-cpp-python server {state}:\n{log.read_text(errors='replace')[-3000:]}")

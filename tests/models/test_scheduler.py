@@ -4,7 +4,6 @@ reach only their waiter, nested calls, shutdown, and the model adapters (scripte
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -25,6 +24,7 @@ from models.errors import GenerationCancelled, ModelLoadError, RunnerCrashed
 from models.interface import ToolCall
 from models.local_client import LocalChatModel, LocalEmbedder
 from tests.models.conftest import TOOLS
+from tests.waiting import wait_for
 
 CHAT, QUICK, BACKGROUND = Priority.CHAT, Priority.QUICK, Priority.BACKGROUND
 WAIT = 5  # seconds: a ceiling for events that should happen almost at once
@@ -55,13 +55,6 @@ def block(sched: Scheduler) -> tuple[ModelJob, threading.Event]:
     job = sched.submit(CHAT, hold, name="blocker")
     assert started.wait(WAIT)
     return job, release
-
-
-def wait_until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.002)
 
 
 def in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
@@ -274,7 +267,7 @@ def test_views_at_other_priorities_share_one_queue(scheduler: Scheduler):
     threads = []
     for queued, (prompt, view) in enumerate(views.items(), 1):  # background, quick, chat
         threads.append(in_thread(lambda view=view, prompt=prompt: view.generate(prompt)))
-        wait_until(lambda queued=queued: len(scheduler.pending()) == queued)
+        wait_for(lambda queued=queued: len(scheduler.pending()) == queued)
     assert [job.priority for job in scheduler.pending()] == [CHAT, QUICK, BACKGROUND]
     views["q"].cancel()  # only the quick view's call
     release.set()
@@ -322,7 +315,7 @@ def test_chat_preempts_embedding_batches_on_real_runners(scheduler: Scheduler, t
         assert in_batch_1.wait(WAIT)
         thread, out = in_thread(lambda: chat.tool_call([{"role": "user", "content": "list my files"}], TOOLS,
                                                        max_tokens=400, on_token=on_token))
-        wait_until(lambda: [j.priority for j in scheduler.pending()][:1] == [CHAT])
+        wait_for(lambda: [j.priority for j in scheduler.pending()][:1] == [CHAT])
         chat_queued.set()
         vectors = [job.result(60) for job in jobs]
         thread.join(60)

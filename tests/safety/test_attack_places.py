@@ -5,7 +5,6 @@ places, symlinks that hide their target, and the trash (issue findings 1, 2, 4 a
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 

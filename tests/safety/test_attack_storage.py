@@ -22,8 +22,7 @@ from app.kernel.assembly import assemble
 from app.memory.store import MemoryStore
 from app.safety.confirm import ScriptedConfirmer
 from app.safety.gate import Taint
-from app.safety.journal import Journal
-from app.safety.policy import Policy, Rule
+from app.safety.policy import Policy
 from app.safety.undo import UndoRefused
 from models.grammar import tool_call_grammar
 from models.toolcall import parse_tool_call
@@ -45,11 +44,11 @@ def call(rig, tool: str, **args):
 def test_lone_surrogates_in_arguments_never_crash_the_gate_or_the_journal(plain_layout: Layout, rig_factory, odd):
     home = plain_layout.home
     rig = rig_factory("write " + str(home / "Notes"))
-    for tool, args in [("write_file", {"path": f"~/Notes/{odd}.txt", "content": f"x{odd}"}),
+    for name, args in [("write_file", {"path": f"~/Notes/{odd}.txt", "content": f"x{odd}"}),
                        ("create_folder", {"path": f"~/Notes/{odd}"}),
                        ("read_file", {"path": f"~/Notes/{odd}"}), ("list_dir", {"path": f"~/{odd}"}),
                        ("archival_memory_insert", {"content": odd}), ("launch_app", {"name": odd})]:
-        outcome = call(rig, tool, **args)
+        outcome = call(rig, name, **args)
         assert isinstance(outcome.text, str)
     entries = rig.gate.journal.entries(limit=50)
     assert entries and all(entry.status in ("done", "failed") for entry in entries)

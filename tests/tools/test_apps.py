@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 
+from tests.waiting import wait_for
 from tools.apps import OPENER_ENV, launch_app, list_apps, open_url
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG desktop entries")
@@ -49,14 +49,9 @@ class Desk:
 
     def seen(self, marker: str) -> dict[str, Any]:
         path = self.root / marker
-        deadline = time.monotonic() + 10
-        while not path.exists():
-            assert time.monotonic() < deadline, f"{marker} never appeared"
-            time.sleep(0.02)
+        wait_for(path.exists, 10, f"{marker} to appear")
         seen: dict[str, Any] = json.loads(path.read_text())
-        while psutil.pid_exists(seen["pid"]):  # reaped by the launcher, not left a zombie
-            assert time.monotonic() < deadline + 10, "the launched program was never reaped"
-            time.sleep(0.02)
+        wait_for(lambda: not psutil.pid_exists(seen["pid"]), 20, "the launcher to reap the program")
         return seen
 
 
@@ -159,18 +154,15 @@ def opened(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return record
 
 
-def wait_for(path: Path) -> str:
-    deadline = time.monotonic() + 10
-    while not path.exists() or not path.read_text():
-        assert time.monotonic() < deadline, f"{path.name} never appeared"
-        time.sleep(0.02)
-    return path.read_text()
+def written(path: Path) -> str:
+    """The text of ``path`` once a program has written it."""
+    return wait_for(lambda: path.exists() and path.read_text(), 10, f"{path.name} to be written")
 
 
 @pytest.mark.parametrize("url", ["https://example.org/a?b=c&d=%20#top", "HTTP://example.org", "mailto:ann@example.org"])
 def test_open_url_hands_the_link_to_the_opener(opened: Path, url: str) -> None:
     assert open_url(url) == f"Opened {url} with {Path(sys.executable).name}."
-    assert wait_for(opened) == url
+    assert written(opened) == url
 
 
 @pytest.mark.parametrize(

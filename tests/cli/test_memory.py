@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from app.memory.store import MemoryStore
-from tests.app.test_cli import run
+from tests.cli.support import run
 
 
 def seed(home: Path) -> None:

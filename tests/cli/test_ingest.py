@@ -1,4 +1,4 @@
-"""``index``, ``watch`` and ``search`` as a user runs them: real subprocesses, a real home folder."""
+"""``index``, ``watch`` and ``search`` as a user runs them: real subprocesses, a real indexing_home folder."""
 
 from __future__ import annotations
 
@@ -11,107 +11,79 @@ import sys
 import time
 from pathlib import Path
 
-import duckdb
 import pytest
-import tomli_w
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def home(tmp_path: Path, embedder) -> Path:
-    folder = tmp_path / "home"
-    (folder / "config").mkdir(parents=True)
-    settings = {"embed_model": embedder.info.path}
-    (folder / "config" / "settings.toml").write_text(tomli_w.dumps(settings))
-    return folder
+from tests.cli.support import ROOT, cli, database_rows, write_notes
 
 
-def cli(home: Path, *args: str, prefix: tuple[str, ...] = (), timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PAGEMIND_HOME": str(home), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([*prefix, sys.executable, str(ROOT / "main.py"), *args], capture_output=True,
-                          text=True, env=env, timeout=timeout)
-
-
-def write_notes(folder: Path, n: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for k in range(n):
-        (folder / f"note{k:04d}.txt").write_text(f"Note {k}: the meeting about project number {k} went well.\n")
-
-
-def database_rows(home: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(home / "data" / "pagemind.duckdb"), read_only=True) as conn:
-        return conn.execute(sql).fetchall()
-
-
-def test_index_then_search_in_text_and_json(home: Path, tmp_path: Path):
+def test_index_then_search_in_text_and_json(indexing_home: Path, tmp_path: Path):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "budget.txt").write_text("The quarterly budget review moved to Thursday.")
     (docs / "garden.md").write_text("Tomatoes need six hours of sun and deep watering.")
     (docs / "blob.txt").write_bytes(os.urandom(3000))
-    done = cli(home, "index", str(docs))
+    done = cli(indexing_home, "index", str(docs))
     assert done.returncode == 0, done.stderr
     assert "2 indexed, 1 skipped" in done.stdout and "blob.txt: binary content" in done.stdout
 
-    found = cli(home, "search", "when is the budget review", "--json", "--k", "2")
+    found = cli(indexing_home, "search", "when is the budget review", "--json", "--k", "2")
     assert found.returncode == 0, found.stderr
     hits = json.loads(found.stdout)
     assert len(hits) == 2 and hits[0]["path"] == str(docs / "budget.txt")
     assert hits[0]["score"] > hits[1]["score"] and "Thursday" in hits[0]["text"]
 
-    text = cli(home, "search", "vegetables and sunshine")
+    text = cli(indexing_home, "search", "vegetables and sunshine")
     assert text.returncode == 0 and "1. " + str(docs / "garden.md") in text.stdout
 
-    again = cli(home, "index", str(docs), "--json")
+    again = cli(indexing_home, "index", str(docs), "--json")
     assert json.loads(again.stdout)["counts"] == {}
 
 
-def test_bad_input_is_refused_clearly(home: Path, tmp_path: Path):
-    missing = cli(home, "index", str(tmp_path / "nowhere"))
+def test_bad_input_is_refused_clearly(indexing_home: Path, tmp_path: Path):
+    missing = cli(indexing_home, "index", str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and "does not exist" in missing.stderr
-    empty = cli(home, "search", "  ")
+    empty = cli(indexing_home, "search", "  ")
     assert empty.returncode == 2 and "empty" in empty.stderr
-    nothing = cli(home, "search", "anything")
+    nothing = cli(indexing_home, "search", "anything")
     assert nothing.returncode == 0 and "no documents are indexed yet" in nothing.stdout
     file_watch = tmp_path / "file.txt"
     file_watch.write_text("x")
-    refused = cli(home, "watch", str(file_watch))
+    refused = cli(indexing_home, "watch", str(file_watch))
     assert refused.returncode == 2 and "is a file" in refused.stderr
-    whole_disk = cli(home, "index", "/")
+    whole_disk = cli(indexing_home, "index", "/")
     assert whole_disk.returncode == 2 and "holds system folders" in whole_disk.stderr
-    system = cli(home, "watch", "/etc")
+    system = cli(indexing_home, "watch", "/etc")
     assert system.returncode == 2 and "/etc is a system folder" in system.stderr
-    assert json.loads(cli(home, "watch", "--list", "--json").stdout) == []
+    assert json.loads(cli(indexing_home, "watch", "--list", "--json").stdout) == []
 
 
-def test_watch_add_list_and_remove(home: Path, tmp_path: Path):
+def test_watch_add_list_and_remove(indexing_home: Path, tmp_path: Path):
     docs = tmp_path / "docs"
     write_notes(docs, 3)
-    added = cli(home, "watch", str(docs))
+    added = cli(indexing_home, "watch", str(docs))
     assert added.returncode == 0 and f"watching {docs}" in added.stdout and "3 indexed" in added.stdout
-    inner = cli(home, "watch", str(docs / "sub"))
+    inner = cli(indexing_home, "watch", str(docs / "sub"))
     assert inner.returncode == 2
     (docs / "sub").mkdir()
-    inner = cli(home, "watch", str(docs / "sub"))
+    inner = cli(indexing_home, "watch", str(docs / "sub"))
     assert inner.returncode == 2 and "already watched" in inner.stderr
 
-    listed = json.loads(cli(home, "watch", "--list", "--json").stdout)
+    listed = json.loads(cli(indexing_home, "watch", "--list", "--json").stdout)
     assert [(row["folder"], row["indexed"], row["chunks"], row["queued"]) for row in listed] == [(str(docs), 3, 3, 0)]
 
-    removed = cli(home, "watch", "--remove", str(docs))
+    removed = cli(indexing_home, "watch", "--remove", str(docs))
     assert removed.returncode == 0 and "3 documents" in removed.stdout
-    assert json.loads(cli(home, "watch", "--list", "--json").stdout) == []
-    assert json.loads(cli(home, "search", "meeting", "--json").stdout) == []
-    again = cli(home, "watch", "--remove", str(docs))
+    assert json.loads(cli(indexing_home, "watch", "--list", "--json").stdout) == []
+    assert json.loads(cli(indexing_home, "search", "meeting", "--json").stdout) == []
+    again = cli(indexing_home, "watch", "--remove", str(docs))
     assert again.returncode == 2 and "not a watched folder" in again.stderr
 
 
 @pytest.mark.slow
-def test_sigkill_during_ingestion_resumes_without_duplicates(home: Path, tmp_path: Path):
+def test_sigkill_during_ingestion_resumes_without_duplicates(indexing_home: Path, tmp_path: Path):
     docs = tmp_path / "many"
     write_notes(docs, 1000)
-    env = {**os.environ, "PAGEMIND_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PAGEMIND_HOME": str(indexing_home), "PYTHONPATH": str(ROOT)}
     done_before_kill = 0
     with subprocess.Popen([sys.executable, str(ROOT / "main.py"), "index", str(docs)], env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True) as proc:
@@ -127,25 +99,25 @@ def test_sigkill_during_ingestion_resumes_without_duplicates(home: Path, tmp_pat
         os.killpg(proc.pid, signal.SIGKILL)  # the app, its embedder runner and its extractor, at once
     assert 0 < done_before_kill < 1000, "the run ended before it could be killed"
 
-    kept = database_rows(home, "SELECT count(*) FROM documents")[0][0]
-    queued = database_rows(home, "SELECT count(*) FROM ingest_queue")[0][0]
+    kept = database_rows(indexing_home, "SELECT count(*) FROM documents")[0][0]
+    queued = database_rows(indexing_home, "SELECT count(*) FROM ingest_queue")[0][0]
     assert kept >= done_before_kill and kept + queued == 1000
 
-    resumed = cli(home, "index", str(docs), "--json")
+    resumed = cli(indexing_home, "index", str(docs), "--json")
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout)
     assert summary["counts"]["indexed"] == 1000 - kept
 
-    assert database_rows(home, "SELECT count(*), count(DISTINCT path) FROM documents") == [(1000, 1000)]
-    assert database_rows(home, "SELECT count(*), count(DISTINCT document_id) FROM chunks") == [(1000, 1000)]
-    assert database_rows(home, "SELECT count(*) FROM vectors WHERE corpus = 'documents'") == [(1000,)]
-    assert database_rows(home, "SELECT count(*) FROM doc_lengths WHERE corpus = 'documents'") == [(1000,)]
-    assert database_rows(home, "SELECT count(*) FROM ingest_queue") == [(0,)]
-    hits = json.loads(cli(home, "search", "project number 777", "--json").stdout)
+    assert database_rows(indexing_home, "SELECT count(*), count(DISTINCT path) FROM documents") == [(1000, 1000)]
+    assert database_rows(indexing_home, "SELECT count(*), count(DISTINCT document_id) FROM chunks") == [(1000, 1000)]
+    assert database_rows(indexing_home, "SELECT count(*) FROM vectors WHERE corpus = 'documents'") == [(1000,)]
+    assert database_rows(indexing_home, "SELECT count(*) FROM doc_lengths WHERE corpus = 'documents'") == [(1000,)]
+    assert database_rows(indexing_home, "SELECT count(*) FROM ingest_queue") == [(0,)]
+    hits = json.loads(cli(indexing_home, "search", "project number 777", "--json").stdout)
     assert hits[0]["path"] == str(docs / "note0777.txt")
 
 
-def test_a_folder_without_read_permission_is_reported_and_the_rest_indexed(home: Path, tmp_path: Path):
+def test_a_folder_without_read_permission_is_reported_and_the_rest_indexed(indexing_home: Path, tmp_path: Path):
     docs = tmp_path / "docs"
     write_notes(docs, 2)
     locked = docs / "locked"
@@ -157,12 +129,12 @@ def test_a_folder_without_read_permission_is_reported_and_the_rest_indexed(home:
             pytest.skip("running as root without setpriv, a folder cannot be made unreadable")
         prefix = ("setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search")
     try:
-        done = cli(home, "index", str(docs), "--json", prefix=prefix)
+        done = cli(indexing_home, "index", str(docs), "--json", prefix=prefix)
     finally:
         locked.chmod(0o755)
     assert done.returncode == 0, done.stderr
     listed = json.loads(done.stdout)
     assert listed["counts"] == {"indexed": 2, "failed": 1}
     assert listed["problems"] == [{"path": str(locked), "reason": "cannot read the folder: permission denied"}]
-    rows = database_rows(home, f"SELECT status, error FROM documents WHERE path = '{locked}'")
+    rows = database_rows(indexing_home, f"SELECT status, error FROM documents WHERE path = '{locked}'")
     assert rows and rows[0][0] == "failed" and "permission" in rows[0][1].lower()

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from models import synthetic
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PAGEMIND_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "main.py"), *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )
-
+from tests.cli.support import run
 
 def test_help_lists_the_commands(pagemind_home: Path):
     result = run("--help", home=pagemind_home)

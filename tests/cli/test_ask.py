@@ -12,7 +12,7 @@ import pytest
 
 from app import settings
 from models import synthetic
-from tests.app.test_cli import ROOT, run
+from tests.cli.support import ROOT, run
 
 
 @pytest.fixture
@@ -112,3 +112,51 @@ def test_a_bad_model_file_is_refused_before_anything_starts(pagemind_home: Path,
     result = run("ask", "hi", "--model", str(bad), home=pagemind_home)
     assert result.returncode == 2 and "is not a GGUF model file" in result.stderr
     assert "embedder" not in result.stderr
+
+
+def test_a_replayed_recording_runs_through_the_real_gate_and_tools(pagemind_home: Path, work: Path, tmp_path: Path):
+    recording = tmp_path / "turn.json"
+    recording.write_text(json.dumps([
+        {"thought": "look first", "tool": "list_dir", "args": {"path": str(work), "request_heartbeat": True}},
+        {"thought": "save a note", "tool": "write_file",
+         "args": {"path": str(work / "note.txt"), "content": "hello", "request_heartbeat": True}},
+        {"thought": "tell", "tool": "send_message", "args": {"message": "Listed and saved."}},
+    ]))
+    result = run("ask", "list my folder and save a note", "--model", f"replay:{recording}", "--json", "--yes",
+                 home=pagemind_home)
+    assert result.returncode == 0, result.stderr
+    steps = json_lines(result.stdout)
+    assert [s["tool"] for s in steps if s["kind"] == "tool_call"] == ["list_dir", "write_file", "send_message"]
+    assert "alpha.txt" in next(s["text"] for s in steps if s["kind"] == "tool_result")
+    assert (work / "note.txt").read_text() == "hello"  # the real tool, through the gate (--yes answered)
+    assert steps[-1]["stop"] == "replied" and steps[-1]["reply"] == "Listed and saved."
+    journal = run("undo", "--list", home=pagemind_home)
+    assert "write_file" in journal.stdout and "undoable" in journal.stdout
+
+
+def test_a_replay_that_runs_out_of_calls_ends_with_a_clear_message(pagemind_home: Path, work: Path, tmp_path: Path):
+    recording = tmp_path / "short.json"
+    recording.write_text(json.dumps([{"thought": "", "tool": "list_dir",
+                                      "args": {"path": str(work), "request_heartbeat": True}}]))
+    result = run("ask", "list it", "--model", f"replay:{recording}", home=pagemind_home)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "replay of short.json has no more calls; the turn ends here" in result.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"not": "a list"}')
+    refused = run("ask", "list it", "--model", f"replay:{broken}", home=pagemind_home)
+    assert refused.returncode == 2 and refused.stderr.startswith("pagemind: the recording")
+
+
+@pytest.mark.slow
+def test_a_recorded_turn_replays_the_same_calls(pagemind_home: Path, work: Path, tmp_path: Path):
+    model = synthetic.tiny(tmp_path / "tiny.gguf", n_ctx_train=16_384)
+    recording = tmp_path / "recorded.json"
+    first = run("ask", "what is in my folder?", "--model", str(model), "--record", str(recording), "--json",
+                "--max-steps", "3", home=pagemind_home)
+    assert "Traceback" not in first.stderr
+    recorded = json.loads(recording.read_text())
+    assert recorded and all(isinstance(call, (dict, str)) for call in recorded)
+    again = run("ask", "what is in my folder?", "--model", f"replay:{recording}", "--json", "--max-steps", "3",
+                home=pagemind_home)
+    calls = lambda out: [(s["tool"], s["args"]) for s in json_lines(out) if s["kind"] == "tool_call"]  # noqa: E731
+    assert calls(again.stdout) == calls(first.stdout)

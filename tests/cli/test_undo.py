@@ -11,7 +11,7 @@ from app.safety.confirm import ScriptedConfirmer
 from app.safety.gate import Gate, Taint
 from app.safety.journal import Journal
 from app.safety.policy import Policy
-from tests.app.test_cli import run
+from tests.cli.support import run
 from tools import files  # noqa: F401  (registers the file tools)
 from tools.registry import REGISTRY
 
