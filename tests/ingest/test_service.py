@@ -119,7 +119,7 @@ def test_a_burst_of_5000_files_is_indexed_once_each(service, memory, roots):
         (folder / f"n{k:04d}.txt").write_text(f"Note {k}: item number {k} of the burst.")
     created_in = time.monotonic() - start
     assert created_in < 30, f"creating the files took {created_in:.1f} s"
-    wait_for(lambda: memory.db.fetchone("SELECT count(*) FROM documents")[0] == 5000, timeout=900)
+    wait_for(lambda: memory.db.fetchone("SELECT count(*) FROM documents")[0] == 5000, seconds=900)
     assert service.wait_idle(120)
     assert memory.db.fetchall("SELECT count(*), count(DISTINCT path) FROM documents") == [(5000, 5000)]
     assert memory.db.fetchall("SELECT count(*), count(DISTINCT document_id) FROM chunks") == [(5000, 5000)]
